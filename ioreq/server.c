@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The per-vCPU slot state machine and the buffered ring (xen-reference.md
+ * sections 1.1 and 1.2). Xen owns both pages; their contents derive from
+ * guest accesses, so every field is copied once and validated on the copy.
+ *
+ * Barriers: rmb/wmb are acquire/release fences, which give dmb ishld /
+ * dmb ish on Arm and compiler barriers on x86 (TSO), as Xen's own
+ * smp_rmb/smp_wmb do.
+ */
+#include <inttypes.h>
+
+#include "ioreq-internal.h"
+
+#define rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
+
+/* Re-reads of the buffered pointers before giving up for this wake-up. */
+#define BUF_PTR_RETRIES 8u
+
+#define LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+
+bool
+iq_ioreq_slot_service(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
+{
+    struct iq_ioreq_req req;
+    uint8_t flags = LOAD(&slot->flags);
+    uint8_t busy;
+
+    if ((flags & IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_READY) {
+        /* Already answered (e.g. by privcmd ioeventfd) or not ours. */
+        ctx->st.spurious++;
+        return false;
+    }
+    /*
+     * Claim it: READY -> INPROCESS in one step, so that an agent racing
+     * with us (and seeing INPROCESS) leaves it alone. Xen does not write
+     * the slot while it is READY or INPROCESS.
+     */
+    busy = (uint8_t)((flags & ~IQ_SLOT_STATE_MASK) | IQ_IOREQ_STATE_INPROCESS);
+    if (!__atomic_compare_exchange_n(&slot->flags, &flags, busy, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        ctx->st.spurious++;
+        return false;
+    }
+    /* State READY is published after the other fields. */
+    rmb();
+    req.addr = LOAD(&slot->addr);
+    req.data = LOAD(&slot->data);
+    req.count = LOAD(&slot->count);
+    req.size = LOAD(&slot->size);
+    req.type = LOAD(&slot->type);
+    req.dir_read = (flags & IQ_SLOT_DIR_READ) != 0;
+    req.df = (flags & IQ_SLOT_DF) != 0;
+    req.data_is_ptr = (flags & IQ_SLOT_DATA_IS_PTR) != 0;
+    flags &= (uint8_t)~IQ_SLOT_STATE_MASK;
+
+    iq_ioreq_handle(ctx, &req);
+    STORE(&slot->data, req.data);
+    /* The answer must be visible before the state says so. */
+    wmb();
+    STORE(&slot->flags, (uint8_t)(flags | IQ_IORESP_STATE_READY));
+    ctx->st.ioreqs++;
+    return true;
+}
+
+/*
+ * A consistent (read, write) pointer pair: read rp, rmb, wp, rmb, re-read
+ * rp. In ATOMIC mode Xen may rebase both pointers at once; a changed rp
+ * means we raced with that and must read again.
+ */
+static bool
+buf_pointers(struct iq_ioreq_bufpage *pg, uint32_t *rp, uint32_t *wp)
+{
+    for (unsigned t = 0; t < BUF_PTR_RETRIES; t++) {
+        uint32_t r = LOAD(&pg->read_pointer);
+
+        rmb();
+        *wp = LOAD(&pg->write_pointer);
+        rmb();
+        *rp = LOAD(&pg->read_pointer);
+        if (*rp == r) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+buf_handle(struct iq_ioreq_ctx *ctx, uint32_t word, uint64_t data)
+{
+    struct iq_ioreq_req req = {
+        .addr = word >> 12,
+        .data = data,
+        .count = 1,
+        .size = 1u << ((word >> 10) & 3u),
+        .type = (uint8_t)word,
+        .dir_read = ((word >> 9) & 1u) != 0,
+    };
+
+    if (req.dir_read) {
+        /* Xen buffers writes only: a read here has nobody to answer. */
+        ctx->rejected++;
+        iq_log_guest(&ctx->rl, ctx->name,
+                     "buffered read type %u addr 0x%" PRIx64 " ignored",
+                     (unsigned)req.type, req.addr);
+        return;
+    }
+    /*
+     * Only MMIO, port writes and the RTC offset travel here: a 20-bit
+     * address cannot carry an SBDF, and INVALIDATE must be synchronous.
+     */
+    if (req.type != IQ_IOREQ_TYPE_COPY && req.type != IQ_IOREQ_TYPE_PIO &&
+        req.type != IQ_IOREQ_TYPE_TIMEOFFSET) {
+        ctx->rejected++;
+        iq_log_guest(&ctx->rl, ctx->name,
+                     "buffered ioreq type %u addr 0x%" PRIx64 " ignored",
+                     (unsigned)req.type, req.addr);
+        return;
+    }
+    iq_ioreq_handle(ctx, &req);
+}
+
+unsigned
+iq_ioreq_buf_drain(struct iq_ioreq_ctx *ctx, struct iq_ioreq_bufpage *pg,
+                   bool *more)
+{
+    unsigned done = 0;
+    uint32_t rp;
+    uint32_t wp;
+
+    *more = false;
+    while (done < IQ_BUF_SLOT_NUM) {
+        uint32_t word;
+        uint64_t data;
+        uint32_t n = 1;
+
+        if (!buf_pointers(pg, &rp, &wp) || rp == wp) {
+            return done;
+        }
+        if (wp - rp > IQ_BUF_SLOT_NUM) {
+            /* Not something Xen writes: stop rather than spin. */
+            ctx->rejected++;
+            iq_log_guest(&ctx->rl, ctx->name,
+                         "buffered ring pointers rp %" PRIu32 " wp %" PRIu32
+                         " inconsistent",
+                         rp, wp);
+            return done;
+        }
+        /* Slot index is pointer mod 511, wrap included, as Xen computes. */
+        word = LOAD(&pg->slot[rp % IQ_BUF_SLOT_NUM].word);
+        data = LOAD(&pg->slot[rp % IQ_BUF_SLOT_NUM].data);
+        if (((word >> 10) & 3u) == 3u) {
+            /* 8 bytes: the high half is in the next slot. */
+            if (rp + 1u == wp) {
+                return done;
+            }
+            data |= (uint64_t)LOAD(&pg->slot[(rp + 1u) % IQ_BUF_SLOT_NUM].data)
+                    << 32;
+            n = 2;
+        }
+        rmb();
+        buf_handle(ctx, word, data);
+        ctx->st.buffered++;
+        /* Atomic: Xen may be rebasing both pointers with a cmpxchg. */
+        __atomic_fetch_add(&pg->read_pointer, n, __ATOMIC_SEQ_CST);
+        done += n;
+    }
+    *more = buf_pointers(pg, &rp, &wp) && rp != wp;
+    return done;
+}
