@@ -787,6 +787,20 @@ iq_ioreq_irq_ops(struct iq_ioreq_server *srv, const struct iq_irq_ops **ops,
     *opaque = srv;
 }
 
+int
+iq_ioreq_check_alive(struct iq_ioreq_server *srv)
+{
+    unsigned nr;
+
+    if (srv->gone) {
+        return -ESRCH;
+    }
+    if (xendevicemodel_nr_vcpus(srv->dmod, srv->cfg.domid, &nr) < 0) {
+        return xen_failed(srv, IQ_NEG_ERRNO());
+    }
+    return 0;
+}
+
 unsigned
 iq_ioreq_nr_vcpus(const struct iq_ioreq_server *srv)
 {

@@ -147,6 +147,15 @@ void iq_ioreq_irq_ops(struct iq_ioreq_server *srv,
 
 unsigned iq_ioreq_nr_vcpus(const struct iq_ioreq_server *srv);
 
+/*
+ * Ask Xen whether the domain still exists, with a dm_op that has no side
+ * effect (nr_vcpus). An idle server gets no event when its domain is
+ * destroyed, so the owner calls this periodically. Returns 0 while the
+ * domain lives, -ESRCH once it is gone (domain_gone is then reported, once),
+ * or another -errno for a transient failure.
+ */
+IQ_MUST_CHECK int iq_ioreq_check_alive(struct iq_ioreq_server *srv);
+
 struct iq_ioreq_stats {
     uint64_t ioreqs; /* synchronous requests answered */
     uint64_t buffered; /* buffered slots consumed (a qword counts 1) */
