@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * virtio-blk through the real virtio engine and register file, the real
+ * mapcache over flat fake RAM, and mem or file storage.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blk-harness.h"
+#include "ioreqd/virtio-blk.h"
+#include "ioreqd/virtio.h"
+
+#define DISK_SIZE (1u << 20)
+#define CAPACITY (DISK_SIZE / 512)
+
+#define S_OK IQ_VIRTIO_BLK_S_OK
+#define S_IOERR IQ_VIRTIO_BLK_S_IOERR
+#define S_UNSUPP IQ_VIRTIO_BLK_S_UNSUPP
+
+struct tst {
+    struct bh h;
+    struct iq_storage *sto;
+    char path[64];
+    int fd;
+};
+
+static int
+setup(void **state)
+{
+    struct tst *t = calloc(1, sizeof(*t));
+
+    assert_non_null(t);
+    t->fd = -1;
+    assert_int_equal(bh_init(&t->h), 0);
+    *state = t;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct tst *t = *state;
+    struct iq_mc_stats st;
+
+    if (t->h.mc != NULL) {
+        /* Every request released its pins. */
+        iq_virtio_blk_destroy(t->h.blk);
+        t->h.blk = NULL;
+        iq_mc_get_stats(t->h.mc, &st);
+        assert_int_equal(st.pins, 0);
+    }
+    /* The storage uses the loop: destroy it first. */
+    iq_storage_destroy(t->sto);
+    bh_fini(&t->h);
+    if (t->fd >= 0) {
+        close(t->fd);
+        unlink(t->path);
+    }
+    free(t);
+    return 0;
+}
+
+static void
+start_mem(struct tst *t, struct bh_opts *o)
+{
+    assert_int_equal(iq_storage_open_mem(t->h.loop, DISK_SIZE, NULL, &t->sto),
+                     0);
+    o->storage = t->sto;
+    assert_int_equal(bh_start(&t->h, o), 0);
+}
+
+static void
+start_file(struct tst *t, struct bh_opts *o, bool no_uring)
+{
+    struct iq_storage_opts so = {.no_uring = no_uring, .nr_queues = 2};
+
+    strcpy(t->path, "/tmp/iq-blk-XXXXXX");
+    t->fd = mkstemp(t->path);
+    assert_true(t->fd >= 0);
+    assert_int_equal(ftruncate(t->fd, DISK_SIZE), 0);
+    assert_int_equal(iq_storage_open_file(t->h.loop, t->path, &so, &t->sto), 0);
+    o->storage = t->sto;
+    assert_int_equal(bh_start(&t->h, o), 0);
+}
+
+static void
+fill(uint8_t *p, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (uint8_t)(seed + i * 13);
+    }
+}
+
+static bool
+all_eq(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != v) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A 16-byte discard/write-zeroes segment in guest RAM. */
+static uint64_t
+seg(struct tst *t, uint64_t sector, uint32_t num, uint32_t flags)
+{
+    uint64_t g = bh_alloc(&t->h, 16, 16);
+    uint8_t *p = bh_ptr(&t->h, g);
+
+    sector = htole64(sector);
+    num = htole32(num);
+    flags = htole32(flags);
+    memcpy(p, &sector, 8);
+    memcpy(p + 8, &num, 4);
+    memcpy(p + 12, &flags, 4);
+    return g;
+}
+
+static int
+blk(struct tst *t, uint32_t type, uint64_t sector, uint64_t gpa, uint32_t len,
+    bool in, uint32_t *used)
+{
+    return bh_blk(&t->h, 0, type, sector, gpa, len, in, used);
+}
+
+static void
+rw_roundtrip(struct tst *t)
+{
+    uint64_t w = bh_alloc(&t->h, 8192, 4096);
+    uint64_t r = bh_alloc(&t->h, 8192, 4096);
+    uint32_t used = 0;
+    struct iq_virtio_blk_stats st;
+
+    fill(bh_ptr(&t->h, w), 8192, 1);
+    memset(bh_ptr(&t->h, r), 0, 8192);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 8, w, 8192, false, &used),
+                     S_OK);
+    assert_int_equal(used, 1);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 8, r, 8192, true, &used), S_OK);
+    assert_int_equal(used, 8193);
+    assert_memory_equal(bh_ptr(&t->h, r), bh_ptr(&t->h, w), 8192);
+    iq_virtio_blk_get_stats(t->h.blk, &st);
+    assert_int_equal(st.reqs, 2);
+    assert_int_equal(st.write_bytes, 8192);
+    assert_int_equal(st.read_bytes, 8192);
+    assert_int_equal(st.ioerr, 0);
+}
+
+static void
+t_rw_mem(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+
+    start_mem(t, &o);
+    rw_roundtrip(t);
+}
+
+static void
+rw_file(struct tst *t, bool no_uring)
+{
+    struct bh_opts o = {0};
+    uint8_t chk[8192];
+    uint8_t want[8192];
+
+    start_file(t, &o, no_uring);
+    rw_roundtrip(t);
+    /* The data is in the file itself. */
+    assert_int_equal(pread(t->fd, chk, sizeof(chk), 8 * 512), sizeof(chk));
+    fill(want, sizeof(want), 1);
+    assert_memory_equal(chk, want, sizeof(want));
+}
+
+static void
+t_rw_file_uring(void **state)
+{
+    rw_file(*state, false);
+}
+
+static void
+t_rw_file_threads(void **state)
+{
+    rw_file(*state, true);
+}
+
+static void
+t_flush(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct iq_virtio_blk_stats st;
+
+    start_mem(t, &o);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), S_OK);
+    iq_virtio_blk_get_stats(t->h.blk, &st);
+    assert_int_equal(st.flushes, 1);
+}
+
+static void
+t_discard(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    uint64_t d = bh_alloc(&t->h, 4096, 4096);
+    uint64_t two;
+    uint8_t *p;
+
+    start_mem(t, &o);
+    assert_true(t->h.features & (1ull << IQ_VIRTIO_BLK_F_DISCARD));
+    memset(bh_ptr(&t->h, d), 0x5a, 4096);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 4096, false, NULL),
+                     S_OK);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0, seg(t, 2, 4, 0), 16, false, NULL),
+        S_OK);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 4096, true, NULL), S_OK);
+    p = bh_ptr(&t->h, d);
+    assert_true(all_eq(p, 1024, 0x5a));
+    assert_true(all_eq(p + 1024, 2048, 0));
+    assert_true(all_eq(p + 3072, 1024, 0x5a));
+
+    /* UNMAP on a discard and unknown flags: UNSUPP (5.2.6.2). */
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0,
+                         seg(t, 0, 1, IQ_VIRTIO_BLK_WZ_FLAG_UNMAP), 16, false,
+                         NULL),
+                     S_UNSUPP);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0, seg(t, 0, 1, 2), 16, false, NULL),
+        S_UNSUPP);
+    /* More segments than max_discard_seg (1). */
+    two = seg(t, 0, 1, 0);
+    (void)seg(t, 1, 1, 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0, two, 32, false, NULL),
+                     S_UNSUPP);
+    /* A partial segment, and ranges beyond the capacity or the maximum. */
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0, seg(t, 0, 1, 0), 8, false, NULL),
+        S_IOERR);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0,
+                         seg(t, CAPACITY - 1, 2, 0), 16, false, NULL),
+                     S_IOERR);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0,
+                         seg(t, UINT64_MAX, 1, 0), 16, false, NULL),
+                     S_IOERR);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0,
+                         seg(t, 0, IQ_VIRTIO_BLK_MAX_DISCARD_SECTORS + 1, 0),
+                         16, false, NULL),
+                     S_IOERR);
+    /* The last sector is in range. */
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0,
+                         seg(t, CAPACITY - 1, 1, 0), 16, false, NULL),
+                     S_OK);
+}
+
+static void
+t_write_zeroes(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    uint64_t d = bh_alloc(&t->h, 4096, 4096);
+    uint8_t *p;
+
+    start_mem(t, &o);
+    assert_true(t->h.features & (1ull << IQ_VIRTIO_BLK_F_WRITE_ZEROES));
+    assert_int_equal(bh_cfg_rd(&t->h, IQ_VIRTIO_BLK_CFG_WZ_MAY_UNMAP, 1), 1);
+    memset(bh_ptr(&t->h, d), 0xa5, 4096);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 4096, false, NULL),
+                     S_OK);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_WRITE_ZEROES, 0, seg(t, 1, 2, 0),
+                         16, false, NULL),
+                     S_OK);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_WRITE_ZEROES, 0,
+                         seg(t, 5, 1, IQ_VIRTIO_BLK_WZ_FLAG_UNMAP), 16, false,
+                         NULL),
+                     S_OK);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 4096, true, NULL), S_OK);
+    p = bh_ptr(&t->h, d);
+    assert_true(all_eq(p, 512, 0xa5));
+    assert_true(all_eq(p + 512, 1024, 0));
+    assert_true(all_eq(p + 1536, 1024, 0xa5));
+    assert_true(all_eq(p + 2560, 512, 0));
+    assert_true(all_eq(p + 3072, 1024, 0xa5));
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_WRITE_ZEROES, 0, seg(t, 0, 1, 4),
+                         16, false, NULL),
+                     S_UNSUPP);
+}
+
+static void
+t_feature_not_negotiated(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {
+        .refuse = (1ull << IQ_VIRTIO_BLK_F_DISCARD) |
+                  (1ull << IQ_VIRTIO_BLK_F_WRITE_ZEROES),
+    };
+
+    start_mem(t, &o);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0, seg(t, 0, 1, 0), 16, false, NULL),
+        S_UNSUPP);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_WRITE_ZEROES, 0, seg(t, 0, 1, 0),
+                         16, false, NULL),
+                     S_UNSUPP);
+}
+
+static void
+t_get_id(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {.serial = "IQ-SERIAL-0123456789-TOOLONG"};
+    uint64_t d = bh_alloc(&t->h, 32, 16);
+    uint32_t used = 0;
+    uint8_t *p = bh_ptr(&t->h, d);
+
+    start_mem(t, &o);
+    memset(p, 0xff, 32);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_GET_ID, 0, d, 20, true, &used),
+                     S_OK);
+    assert_int_equal(used, 21);
+    /* 20 bytes, not NUL-terminated when full. */
+    assert_memory_equal(p, "IQ-SERIAL-0123456789", 20);
+    assert_int_equal(p[20], 0xff);
+    /* A shorter buffer gets what fits. */
+    memset(p, 0xff, 32);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_GET_ID, 0, d, 4, true, &used),
+                     S_OK);
+    assert_int_equal(used, 5);
+    assert_memory_equal(p, "IQ-S", 4);
+    assert_int_equal(p[4], 0xff);
+}
+
+static void
+t_get_id_short_serial(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {.serial = "abc"};
+    uint64_t d = bh_alloc(&t->h, 32, 16);
+    uint8_t *p = bh_ptr(&t->h, d);
+
+    start_mem(t, &o);
+    memset(p, 0xff, 32);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_GET_ID, 0, d, 20, true, NULL),
+                     S_OK);
+    assert_memory_equal(p, "abc", 3);
+    assert_true(all_eq(p + 3, 17, 0));
+}
+
+static void
+t_readonly(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {.readonly = true};
+    uint64_t d = bh_alloc(&t->h, 512, 512);
+
+    start_mem(t, &o);
+    assert_true(t->h.features & (1ull << IQ_VIRTIO_BLK_F_RO));
+    assert_false(t->h.features & (1ull << IQ_VIRTIO_BLK_F_DISCARD));
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 512, false, NULL),
+                     S_IOERR);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_DISCARD, 0, seg(t, 0, 1, 0), 16, false, NULL),
+        S_IOERR);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_WRITE_ZEROES, 0, seg(t, 0, 1, 0),
+                         16, false, NULL),
+                     S_IOERR);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 512, true, NULL), S_OK);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), S_OK);
+}
+
+static void
+t_range(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    uint64_t d = bh_alloc(&t->h, 1024, 512);
+
+    start_mem(t, &o);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, CAPACITY, d, 512, true, NULL),
+                     S_IOERR);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_IN, CAPACITY - 1, d, 1024, true, NULL), S_IOERR);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_OUT, UINT64_MAX / 512 + 1, d, 512, false, NULL),
+        S_IOERR);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_OUT, UINT64_MAX, d, 512, false, NULL), S_IOERR);
+    /* Data length not a multiple of 512. */
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 100, false, NULL),
+                     S_IOERR);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 513, true, NULL),
+                     S_IOERR);
+    assert_int_equal(
+        blk(t, IQ_VIRTIO_BLK_T_IN, CAPACITY - 1, d, 512, true, NULL), S_OK);
+    /* Zero-length read at the end is fine. */
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, CAPACITY, d, 0, true, NULL),
+                     S_OK);
+}
+
+static void
+t_unsupp(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    uint64_t d = bh_alloc(&t->h, 512, 512);
+
+    start_mem(t, &o);
+    assert_int_equal(blk(t, 99, 0, d, 512, true, NULL), S_UNSUPP);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_GET_LIFETIME, 0, d, 12, true, NULL),
+                     S_UNSUPP);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_SECURE_ERASE, 0, seg(t, 0, 1, 0),
+                         16, false, NULL),
+                     S_UNSUPP);
+    assert_int_equal(blk(t, UINT32_MAX, 0, 0, 0, false, NULL), S_UNSUPP);
+}
+
+static void
+put_hdr(uint8_t *p, uint32_t type, uint64_t sector)
+{
+    type = htole32(type);
+    sector = htole64(sector);
+    memcpy(p, &type, 4);
+    memset(p + 4, 0, 4);
+    memcpy(p + 8, &sector, 8);
+}
+
+static void
+t_split_layouts(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t a = bh_alloc(h, 8, 8);
+    uint64_t b = bh_alloc(h, 64, 64) + 32; /* not adjacent to a */
+    uint64_t data = bh_alloc(h, 512, 512);
+    uint64_t st = bh_alloc(h, 1, 1);
+    uint64_t big = bh_alloc(h, 16 + 512, 16);
+    uint64_t rd = bh_alloc(h, 513, 16);
+    uint8_t hdr[16];
+    uint32_t used = 0;
+
+    start_mem(t, &o);
+    /* Header split 8 + 8 across two descriptors. */
+    put_hdr(hdr, IQ_VIRTIO_BLK_T_OUT, 3);
+    memcpy(bh_ptr(h, a), hdr, 8);
+    memcpy(bh_ptr(h, b), hdr + 8, 8);
+    fill(bh_ptr(h, data), 512, 7);
+    {
+        struct bh_buf c[4] = {
+            {a, 8, false},
+            {b, 8, false},
+            {data, 512, false},
+            {st, 1, true},
+        };
+
+        *(uint8_t *)bh_ptr(h, st) = 0xee;
+        assert_int_equal(bh_submit(h, 0, c, 4), 0);
+        assert_int_equal(bh_wait(h, 0, 100, 100, NULL, &used), 0);
+        assert_int_equal(*(uint8_t *)bh_ptr(h, st), S_OK);
+    }
+    /* Header and data in one descriptor; data and status in one. */
+    put_hdr(bh_ptr(h, big), IQ_VIRTIO_BLK_T_IN, 3);
+    memset(bh_ptr(h, rd), 0xee, 513);
+    {
+        struct bh_buf c[2] = {{big, 16, false}, {rd, 513, true}};
+
+        assert_int_equal(bh_submit(h, 0, c, 2), 0);
+        assert_int_equal(bh_wait(h, 0, 100, 100, NULL, &used), 0);
+        assert_int_equal(used, 513);
+        assert_int_equal(((uint8_t *)bh_ptr(h, rd))[512], S_OK);
+        assert_memory_equal(bh_ptr(h, rd), bh_ptr(h, data), 512);
+    }
+    put_hdr(bh_ptr(h, big), IQ_VIRTIO_BLK_T_OUT, 4);
+    fill((uint8_t *)bh_ptr(h, big) + 16, 512, 9);
+    {
+        struct bh_buf c[2] = {{big, 16 + 512, false}, {st, 1, true}};
+
+        assert_int_equal(bh_submit(h, 0, c, 2), 0);
+        assert_int_equal(bh_wait(h, 0, 100, 100, NULL, &used), 0);
+        assert_int_equal(*(uint8_t *)bh_ptr(h, st), S_OK);
+    }
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 4, data, 512, true, NULL),
+                     S_OK);
+    assert_memory_equal(bh_ptr(h, data), (uint8_t *)bh_ptr(h, big) + 16, 512);
+}
+
+static void
+t_short_header(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t a = bh_alloc(h, 16, 16);
+    uint64_t st = bh_alloc(h, 1, 1);
+    struct bh_buf c[2] = {{a, 8, false}, {st, 1, true}};
+
+    start_mem(t, &o);
+    put_hdr(bh_ptr(h, a), IQ_VIRTIO_BLK_T_FLUSH, 0);
+    assert_int_equal(bh_submit(h, 0, c, 2), 0);
+    assert_int_equal(bh_wait(h, 0, 100, 100, NULL, NULL), 0);
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st), S_IOERR);
+}
+
+static void
+t_no_status(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t a = bh_alloc(h, 16, 16);
+    uint64_t d = bh_alloc(h, 512, 512);
+    struct bh_buf c[2] = {{a, 16, false}, {d, 512, false}};
+
+    start_mem(t, &o);
+    put_hdr(bh_ptr(h, a), IQ_VIRTIO_BLK_T_OUT, 0);
+    assert_int_equal(bh_submit(h, 0, c, 2), 0);
+    assert_int_equal(bh_wait(h, 0, 5, 0, NULL, NULL), -ETIMEDOUT);
+    assert_true(iq_virtio_status(h->dev) & IQ_VIRTIO_S_NEEDS_RESET);
+    assert_int_equal(bh_used_pending(h, 0), 0);
+    /* After a driver reset the device works again. */
+    assert_int_equal(bh_reinit(h), 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 512, true, NULL), S_OK);
+}
+
+static void
+t_config(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {.num_queues = 2};
+    struct bh *h = &t->h;
+    uint64_t d = bh_alloc(h, 512, 512);
+
+    start_mem(t, &o);
+    assert_int_equal(bh_rd(h, 0x008), IQ_VIRTIO_ID_BLOCK);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_CAPACITY, 8), CAPACITY);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_CAPACITY, 4), CAPACITY);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_SIZE_MAX, 4), 1u << 20);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_SEG_MAX, 4), 62);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_BLK_SIZE, 4), 512);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_TOPOLOGY + 2, 2), 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 1), 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_NUM_QUEUES, 2), 2);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 4), 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_DISCARD_ALIGN, 4), 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_MAX_WZ_SEG, 4), 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WZ_MAY_UNMAP, 4), 1);
+    /* Past the end of config space: the transport reads 0. */
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CONFIG_SIZE, 4), 0);
+    assert_true(h->features & (1ull << IQ_VIRTIO_BLK_F_MQ));
+    assert_true(h->features & (1ull << IQ_VIRTIO_BLK_F_CONFIG_WCE));
+    /* Queue 1 serves requests too. */
+    assert_int_equal(bh_blk(h, 1, IQ_VIRTIO_BLK_T_IN, 0, d, 512, true, NULL),
+                     S_OK);
+    /* Only the writeback byte is writable. */
+    bh_cfg_wr(h, IQ_VIRTIO_BLK_CFG_CAPACITY, 5, 4);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_CAPACITY, 8), CAPACITY);
+    bh_cfg_wr(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 7, 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 1), 1);
+    bh_cfg_wr(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 0, 1);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 1), 0);
+}
+
+static void
+t_write_cache(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t d = bh_alloc(h, 512, 512);
+    struct iq_virtio_blk_stats st;
+
+    start_mem(t, &o);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 512, false, NULL), S_OK);
+    iq_virtio_blk_get_stats(h->blk, &st);
+    assert_int_equal(st.flushes, 0);
+    /* Write cache off: every write is flushed before it completes. */
+    bh_cfg_wr(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 0, 1);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 512, false, NULL), S_OK);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_WRITE_ZEROES, 0, seg(t, 0, 1, 0),
+                         16, false, NULL),
+                     S_OK);
+    iq_virtio_blk_get_stats(h->blk, &st);
+    assert_int_equal(st.flushes, 2);
+    assert_int_equal(st.reqs, 3);
+    /* Reset restores the default (writeback). */
+    assert_int_equal(bh_reinit(h), 0);
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 1), 1);
+}
+
+static void
+t_no_flush_feature(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {.refuse = 1ull << IQ_VIRTIO_BLK_F_FLUSH};
+    struct bh *h = &t->h;
+    uint64_t d = bh_alloc(h, 512, 512);
+    struct iq_virtio_blk_stats st;
+
+    start_mem(t, &o);
+    /* Without FLUSH the device must be write-through. */
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 1), 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_OUT, 0, d, 512, false, NULL), S_OK);
+    iq_virtio_blk_get_stats(h->blk, &st);
+    assert_int_equal(st.flushes, 1);
+}
+
+static void
+t_batch(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t st[16];
+    uint64_t d = bh_alloc(h, 16 * 512, 512);
+    unsigned edges;
+
+    start_mem(t, &o);
+    for (unsigned i = 0; i < 16; i++) {
+        uint64_t hdr = bh_alloc(h, 16, 16);
+        struct bh_buf c[3];
+
+        st[i] = bh_alloc(h, 1, 1);
+        *(uint8_t *)bh_ptr(h, st[i]) = 0xee;
+        put_hdr(bh_ptr(h, hdr), IQ_VIRTIO_BLK_T_OUT, i);
+        c[0] = (struct bh_buf){hdr, 16, false};
+        c[1] = (struct bh_buf){d + i * 512, 512, false};
+        c[2] = (struct bh_buf){st[i], 1, true};
+        assert_int_equal(bh_place(h, 0, c, 3), 0);
+    }
+    edges = h->irq_edges;
+    bh_kick(h, 0);
+    for (unsigned i = 0; i < 16; i++) {
+        assert_int_equal(bh_wait(h, 0, 100, 100, NULL, NULL), 0);
+    }
+    /* Drain the deferred interrupt work. */
+    assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    for (unsigned i = 0; i < 16; i++) {
+        assert_int_equal(*(uint8_t *)bh_ptr(h, st[i]), S_OK);
+    }
+    /* One interrupt for the whole batch. */
+    assert_int_equal(h->irq_edges - edges, 1);
+}
+
+static void
+reset_inflight(struct tst *t, bool no_uring)
+{
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t st[4];
+    uint64_t d = bh_alloc(h, 4 * 4096, 4096);
+    struct iq_mc_stats ms;
+
+    start_file(t, &o, no_uring);
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t hdr = bh_alloc(h, 16, 16);
+        struct bh_buf c[3];
+
+        st[i] = bh_alloc(h, 1, 1);
+        *(uint8_t *)bh_ptr(h, st[i]) = 0xee;
+        put_hdr(bh_ptr(h, hdr), IQ_VIRTIO_BLK_T_OUT, i * 8);
+        c[0] = (struct bh_buf){hdr, 16, false};
+        c[1] = (struct bh_buf){d + i * 4096, 4096, false};
+        c[2] = (struct bh_buf){st[i], 1, true};
+        assert_int_equal(bh_place(h, 0, c, 3), 0);
+    }
+    bh_kick(h, 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_true(ms.pins > 0);
+    /* Driver reset with four writes in flight: wait, give back, no writes
+     * into guest memory. */
+    bh_wr(h, 0x070, 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(*(uint8_t *)bh_ptr(h, st[i]), 0xee);
+    }
+    assert_int_equal(bh_used_pending(h, 0), 0);
+    assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    assert_int_equal(bh_used_pending(h, 0), 0);
+    assert_int_equal(bh_reinit(h), 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 8, d, 4096, true, NULL), S_OK);
+}
+
+static void
+t_reset_inflight_uring(void **state)
+{
+    reset_inflight(*state, false);
+}
+
+static void
+t_reset_inflight_threads(void **state)
+{
+    reset_inflight(*state, true);
+}
+
+static void
+t_create_errors(void **state)
+{
+    struct tst *t = *state;
+    struct iq_virtio_blk_config c = {0};
+    struct iq_virtio_blk *b = (struct iq_virtio_blk *)&c;
+
+    assert_int_equal(iq_virtio_blk_create(&c, &b), -EINVAL);
+    assert_null(b);
+    assert_int_equal(iq_storage_open_mem(t->h.loop, 256, NULL, &t->sto), 0);
+    c.storage = t->sto;
+    c.env.mc = t->h.mc;
+    c.env.loop = t->h.loop;
+    /* Smaller than one sector. */
+    assert_int_equal(iq_virtio_blk_create(&c, &b), -EINVAL);
+    iq_storage_destroy(t->sto);
+    assert_int_equal(iq_storage_open_mem(t->h.loop, 4096, NULL, &t->sto), 0);
+    c.storage = t->sto;
+    c.num_queues = IQ_VIRTIO_BLK_MAX_QUEUES + 1;
+    assert_int_equal(iq_virtio_blk_create(&c, &b), -EINVAL);
+    c.num_queues = 1;
+    c.env.queue_max_size = 100;
+    assert_int_equal(iq_virtio_blk_create(&c, &b), -EINVAL);
+    c.env.queue_max_size = 0;
+    assert_int_equal(iq_virtio_blk_create(&c, &b), 0);
+    iq_virtio_blk_destroy(b);
+    iq_virtio_blk_destroy(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(t_rw_mem, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_rw_file_uring, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_rw_file_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_discard, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_write_zeroes, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_feature_not_negotiated, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(t_get_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_get_id_short_serial, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_unsupp, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_split_layouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_short_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_no_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_write_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_no_flush_feature, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_reset_inflight_uring, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(t_reset_inflight_threads, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(t_create_errors, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
