@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests for daemon/config.c: numbers, device specs, files, options. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#define ERRBUF char err[IQ_DAEMON_ERR_LEN] = ""
+
+static void
+assert_err_has(const char *err, const char *needle)
+{
+    if (strstr(err, needle) == NULL) {
+        fail_msg("error '%s' does not contain '%s'", err, needle);
+    }
+}
+
+static void
+test_parse_u64(void **state)
+{
+    uint64_t v = 0;
+
+    (void)state;
+    assert_int_equal(iq_daemon_parse_u64("0", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(iq_daemon_parse_u64("4096", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(iq_daemon_parse_u64("0x2000000", &v), 0);
+    assert_int_equal(v, 0x2000000);
+    assert_int_equal(iq_daemon_parse_u64("18446744073709551615", &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(iq_daemon_parse_u64("18446744073709551616", &v), -ERANGE);
+    assert_int_equal(iq_daemon_parse_u64("", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_u64("-1", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_u64("+1", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_u64(" 1", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_u64("12a", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_u64("0x", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_u64(NULL, &v), -EINVAL);
+}
+
+static void
+test_parse_size(void **state)
+{
+    uint64_t v = 0;
+
+    (void)state;
+    assert_int_equal(iq_daemon_parse_size("64M", &v), 0);
+    assert_int_equal(v, 64ull << 20);
+    assert_int_equal(iq_daemon_parse_size("4k", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(iq_daemon_parse_size("2G", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_equal(iq_daemon_parse_size("0x100000", &v), 0);
+    assert_int_equal(v, 0x100000);
+    assert_int_equal(iq_daemon_parse_size("512", &v), 0);
+    assert_int_equal(v, 512);
+    assert_int_equal(iq_daemon_parse_size("5T", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_size("M", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_size("", &v), -EINVAL);
+    assert_int_equal(iq_daemon_parse_size("17179869184G", &v), -ERANGE);
+}
+
+static void
+test_device_blk_full(void **state)
+{
+    struct iq_dev_spec d;
+    ERRBUF;
+
+    (void)state;
+    assert_int_equal(
+        iq_daemon_parse_device("virtio-blk,base=0x2000000,irq=33,"
+                               "file=/tmp/disk.img,ro,serial=ABC123,"
+                               "queues=4,cache=none,engine=threads",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.type, IQ_DEV_VIRTIO_BLK);
+    assert_int_equal(d.base, 0x2000000);
+    assert_int_equal(d.irq, 33);
+    assert_string_equal(d.file, "/tmp/disk.img");
+    assert_false(d.null_backend);
+    assert_true(d.readonly);
+    assert_string_equal(d.serial, "ABC123");
+    assert_int_equal(d.queues, 4);
+    assert_int_equal(d.cache, IQ_BLK_CACHE_NONE);
+    assert_int_equal(d.engine, IQ_BLK_ENGINE_THREADS);
+    iq_dev_spec_fini(&d);
+
+    /* Defaults and the null backend. */
+    assert_int_equal(iq_daemon_parse_device("virtio-blk,irq=40,base=0x2000200,"
+                                            "file=null:16M",
+                                            IQ_ARCH_ARM, &d, err, sizeof(err)),
+                     0);
+    assert_true(d.null_backend);
+    assert_null(d.file);
+    assert_int_equal(d.null_size, 16ull << 20);
+    assert_false(d.readonly);
+    assert_int_equal(d.queues, 1);
+    assert_int_equal(d.cache, IQ_BLK_CACHE_WRITEBACK);
+    assert_int_equal(d.engine, IQ_BLK_ENGINE_AUTO);
+    assert_string_equal(d.serial, "");
+    iq_dev_spec_fini(&d);
+}
+
+static void
+test_device_rng_console(void **state)
+{
+    struct iq_dev_spec d;
+    ERRBUF;
+
+    (void)state;
+    assert_int_equal(iq_daemon_parse_device("virtio-rng,base=0x2000400,"
+                                            "irq=35",
+                                            IQ_ARCH_ARM, &d, err, sizeof(err)),
+                     0);
+    assert_int_equal(d.type, IQ_DEV_VIRTIO_RNG);
+    iq_dev_spec_fini(&d);
+
+    assert_int_equal(iq_daemon_parse_device("virtio-console,base=0x2000600,"
+                                            "irq=36",
+                                            IQ_ARCH_ARM, &d, err, sizeof(err)),
+                     0);
+    assert_int_equal(d.con_backend, IQ_CON_PTY);
+    assert_null(d.con_path);
+    iq_dev_spec_fini(&d);
+
+    assert_int_equal(
+        iq_daemon_parse_device("virtio-console,base=0x2000600,irq=36,"
+                               "backend=socket:/run/con.sock",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.con_backend, IQ_CON_SOCKET);
+    assert_string_equal(d.con_path, "/run/con.sock");
+    iq_dev_spec_fini(&d);
+
+    assert_int_equal(
+        iq_daemon_parse_device("virtio-console,base=0x2000600,irq=36,"
+                               "backend=file:/tmp/out",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.con_backend, IQ_CON_FILE);
+    assert_string_equal(d.con_path, "/tmp/out");
+    iq_dev_spec_fini(&d);
+}
+
+struct bad_case {
+    const char *spec;
+    enum iq_arch arch;
+    const char *msg;
+};
+
+static void
+test_device_errors(void **state)
+{
+    static const struct bad_case cases[] = {
+        {"virtio-net,base=0x2000000,irq=33", IQ_ARCH_ARM,
+         "unknown device type 'virtio-net'"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,bogus=1", IQ_ARCH_ARM,
+         "unknown key 'bogus'"},
+        {"virtio-rng,base=0x2000000,irq=33,file=/x", IQ_ARCH_ARM,
+         "unknown key 'file' for virtio-rng"},
+        {"virtio-blk,irq=33,file=/x", IQ_ARCH_ARM, "missing base="},
+        {"virtio-blk,base=0x2000000,file=/x", IQ_ARCH_ARM, "missing irq="},
+        {"virtio-blk,base=0x2000000,irq=33", IQ_ARCH_ARM, "missing file="},
+        {"virtio-blk,base=0x2000000,irq=33,file=", IQ_ARCH_ARM,
+         "needs a value"},
+        {"virtio-blk,base=zz,irq=33,file=/x", IQ_ARCH_ARM,
+         "bad number 'zz' for base"},
+        {"virtio-blk,base=0x2000100,irq=33,file=/x", IQ_ARCH_ARM,
+         "must be 0x200-aligned"},
+        {"virtio-blk,base=0xfffffffffffffe00,irq=33,file=/x", IQ_ARCH_ARM,
+         "not wrap"},
+        {"virtio-blk,base=0x2000000,irq=31,file=/x", IQ_ARCH_ARM,
+         "irq 31 is not an Arm SPI"},
+        {"virtio-blk,base=0x2000000,irq=1020,file=/x", IQ_ARCH_ARM,
+         "irq 1020 is not an Arm SPI"},
+        {"virtio-blk,base=0x2000000,irq=16,file=/x", IQ_ARCH_X86,
+         "not an x86 ISA IRQ"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,queues=0", IQ_ARCH_ARM,
+         "bad queues '0'"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,queues=17", IQ_ARCH_ARM,
+         "bad queues '17'"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,"
+         "serial=123456789012345678901",
+         IQ_ARCH_ARM, "serial longer than 20"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,cache=unsafe", IQ_ARCH_ARM,
+         "bad cache 'unsafe'"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,engine=aio", IQ_ARCH_ARM,
+         "bad engine 'aio'"},
+        {"virtio-blk,base=0x2000000,irq=33,file=null:100", IQ_ARCH_ARM,
+         "bad null disk size"},
+        {"virtio-blk,base=0x2000000,irq=33,file=null:0", IQ_ARCH_ARM,
+         "bad null disk size"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,ro=yes", IQ_ARCH_ARM,
+         "'ro' takes no value"},
+        {"virtio-console,base=0x2000000,irq=33,backend=socket:", IQ_ARCH_ARM,
+         "bad backend"},
+        {"virtio-console,base=0x2000000,irq=33,backend=tcp:1", IQ_ARCH_ARM,
+         "bad backend"},
+        {"virtio-blk,=1,base=0x2000000,irq=33,file=/x", IQ_ARCH_ARM,
+         "empty key"},
+        {"", IQ_ARCH_ARM, "empty device spec"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct iq_dev_spec d;
+        ERRBUF;
+
+        if (iq_daemon_parse_device(cases[i].spec, cases[i].arch, &d, err,
+                                   sizeof(err)) != -EINVAL) {
+            fail_msg("case %zu '%s' not rejected", i, cases[i].spec);
+        }
+        assert_err_has(err, cases[i].msg);
+        /* Nothing left allocated on failure. */
+        assert_null(d.file);
+        assert_null(d.con_path);
+    }
+}
+
+static void
+add_ok(struct iq_daemon_config *cfg, const char *spec)
+{
+    ERRBUF;
+
+    assert_int_equal(iq_daemon_config_add_device(cfg, spec, err, sizeof(err)),
+                     0);
+}
+
+static void
+test_validate(void **state)
+{
+    struct iq_daemon_config cfg;
+    ERRBUF;
+
+    (void)state;
+    iq_daemon_config_init(&cfg);
+    cfg.arch = IQ_ARCH_ARM;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "--domid is required");
+    cfg.domid = 3;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "no device");
+
+    add_ok(&cfg, "virtio-blk,base=0x2000000,irq=33,file=/x");
+    add_ok(&cfg, "virtio-rng,base=0x2000200,irq=34");
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)), 0);
+
+    /* Overlap: 0x2000000 again. */
+    add_ok(&cfg, "virtio-rng,base=0x2000000,irq=35");
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "overlaps device 0");
+    iq_daemon_config_fini(&cfg);
+
+    /* Duplicate irq. */
+    cfg.arch = IQ_ARCH_ARM;
+    cfg.domid = 3;
+    add_ok(&cfg, "virtio-blk,base=0x2000000,irq=33,file=/x");
+    add_ok(&cfg, "virtio-rng,base=0x2000200,irq=33");
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "irq 33 already used by device 0");
+    iq_daemon_config_fini(&cfg);
+
+    /* --pvh on Arm, and a mapcache smaller than one bucket. */
+    cfg.arch = IQ_ARCH_ARM;
+    cfg.domid = 3;
+    add_ok(&cfg, "virtio-rng,base=0x2000200,irq=40");
+    cfg.pvh = true;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "--pvh");
+    cfg.pvh = false;
+    cfg.mapcache_size = 512 * 1024;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "smaller than one bucket");
+    cfg.mapcache_bucket = 64 * 1024;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)), 0);
+    /* An Arm SPI is not valid once the arch is switched to x86. */
+    cfg.arch = IQ_ARCH_X86;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "x86 ISA IRQ");
+    iq_daemon_config_fini(&cfg);
+}
+
+static void
+test_too_many_devices(void **state)
+{
+    struct iq_daemon_config cfg;
+    char spec[96];
+    ERRBUF;
+
+    (void)state;
+    iq_daemon_config_init(&cfg);
+    cfg.arch = IQ_ARCH_ARM;
+    for (unsigned i = 0; i < IQ_DAEMON_MAX_DEVICES; i++) {
+        snprintf(spec, sizeof(spec), "virtio-rng,base=0x%x,irq=%u",
+                 0x2000000u + i * 0x200u, 33 + i);
+        add_ok(&cfg, spec);
+    }
+    assert_int_equal(
+        iq_daemon_config_add_device(&cfg, "virtio-rng,base=0x3000000,irq=100",
+                                    err, sizeof(err)),
+        -E2BIG);
+    assert_err_has(err, "too many devices");
+    iq_daemon_config_fini(&cfg);
+}
+
+static void
+test_parse_text(void **state)
+{
+    struct iq_daemon_config cfg;
+    ERRBUF;
+
+    (void)state;
+    iq_daemon_config_init(&cfg);
+    cfg.arch = IQ_ARCH_ARM;
+    assert_int_equal(
+        iq_daemon_config_parse_text(
+            &cfg,
+            "# ioreqd config\n"
+            "\n"
+            "domid = 7\n"
+            "  mapcache-size=8M   # two words\n"
+            "mapcache-bucket = 64K\n"
+            "log-level = debug\r\n"
+            "device = virtio-blk,base=0x2000000,irq=33,file=/d.img\n"
+            "device = virtio-rng,base=0x2000200,irq=34",
+            "test.conf", err, sizeof(err)),
+        0);
+    assert_int_equal(cfg.domid, 7);
+    assert_int_equal(cfg.mapcache_size, 8ull << 20);
+    assert_int_equal(cfg.mapcache_bucket, 64u << 10);
+    assert_int_equal(cfg.log_level, 7);
+    assert_int_equal(cfg.nr_devs, 2);
+    assert_string_equal(cfg.devs[0].file, "/d.img");
+    assert_int_equal(cfg.devs[1].type, IQ_DEV_VIRTIO_RNG);
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)), 0);
+    iq_daemon_config_fini(&cfg);
+
+    /* Line numbers count blank and comment lines. */
+    assert_int_equal(iq_daemon_config_parse_text(&cfg,
+                                                 "domid = 1\n\n# c\n"
+                                                 "colour = blue\n",
+                                                 "a.conf", err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "a.conf:4: unknown key 'colour'");
+    assert_int_equal(
+        iq_daemon_config_parse_text(&cfg, "domid 1\n", "b", err, sizeof(err)),
+        -EINVAL);
+    assert_string_equal(err, "b:1: expected 'key = value'");
+    assert_int_equal(
+        iq_daemon_config_parse_text(&cfg, "domid = x\n", "c", err, sizeof(err)),
+        -EINVAL);
+    assert_err_has(err, "c:1: bad domid 'x'");
+    assert_int_equal(iq_daemon_config_parse_text(&cfg, "log-level = loud\n",
+                                                 "d", err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "d:1: bad log level 'loud'");
+    assert_int_equal(
+        iq_daemon_config_parse_text(&cfg, "\n\ndevice = virtio-blk,base=1\n",
+                                    "e", err, sizeof(err)),
+        -EINVAL);
+    assert_err_has(err, "e:3: device");
+    assert_int_equal(
+        iq_daemon_config_parse_text(&cfg, "domid = 0\n", "f", err, sizeof(err)),
+        -EINVAL);
+    assert_int_equal(iq_daemon_config_parse_text(&cfg,
+                                                 "mapcache-bucket = 3000\n",
+                                                 "g", err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "power of two");
+    iq_daemon_config_fini(&cfg);
+}
+
+static int
+run_args(struct iq_daemon_config *cfg, enum iq_daemon_action *act, char *err,
+         size_t err_len, int argc, ...)
+{
+    char *argv[32];
+    va_list ap;
+
+    va_start(ap, argc);
+    argv[0] = (char *)"ioreqd";
+    for (int i = 1; i < argc; i++) {
+        argv[i] = va_arg(ap, char *);
+    }
+    argv[argc] = NULL;
+    va_end(ap);
+    iq_daemon_config_fini(cfg);
+    return iq_daemon_parse_args(cfg, argc, argv, act, err, err_len);
+}
+
+static void
+test_args(void **state)
+{
+    struct iq_daemon_config cfg;
+    enum iq_daemon_action act;
+    ERRBUF;
+
+    (void)state;
+    iq_daemon_config_init(&cfg);
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 11, "--arch", "arm",
+                              "--domid", "5", "--device",
+                              "virtio-blk,base=0x2000000,irq=33,file=null:1M",
+                              "--mapcache-size", "2M", "--log-level", "info"),
+                     0);
+    assert_int_equal(act, IQ_DAEMON_RUN);
+    assert_int_equal(cfg.domid, 5);
+    assert_int_equal(cfg.arch, IQ_ARCH_ARM);
+    assert_int_equal(cfg.mapcache_size, 2ull << 20);
+    assert_int_equal(cfg.log_level, 6);
+    assert_int_equal(cfg.nr_devs, 1);
+    assert_true(cfg.devs[0].null_backend);
+
+    /* --arch after --device: the IRQ is checked against the final arch. */
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 7, "--domid", "2",
+                              "--device", "virtio-rng,base=0x2000000,irq=40",
+                              "--arch", "arm"),
+                     0);
+    assert_int_equal(cfg.devs[0].irq, 40);
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 7, "--domid", "2",
+                              "--device", "virtio-rng,base=0x2000000,irq=40",
+                              "--arch", "x86"),
+                     -EINVAL);
+    assert_err_has(err, "irq 40 is not an x86 ISA IRQ");
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 5, "--domid", "2",
+                              "--device", "virtio-rng,base=0x2000000,irq=1020"),
+                     -EINVAL);
+    assert_err_has(err, "irq 1020 out of range");
+
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 2, "--help"), 0);
+    assert_int_equal(act, IQ_DAEMON_HELP);
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 2, "--version"), 0);
+    assert_int_equal(act, IQ_DAEMON_VERSION);
+
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 2, "--frob"),
+                     -EINVAL);
+    assert_string_equal(err, "unknown option '--frob'");
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 2, "--domid"),
+                     -EINVAL);
+    assert_string_equal(err, "option '--domid' needs an argument");
+    assert_int_equal(
+        run_args(&cfg, &act, err, sizeof(err), 3, "--domid", "abc"), -EINVAL);
+    assert_err_has(err, "--domid: bad domid 'abc'");
+    assert_int_equal(
+        run_args(&cfg, &act, err, sizeof(err), 3, "--mapcache-size", "lots"),
+        -EINVAL);
+    assert_err_has(err, "--mapcache-size: bad mapcache size 'lots'");
+    assert_int_equal(
+        run_args(&cfg, &act, err, sizeof(err), 3, "--arch", "mips"), -EINVAL);
+    assert_err_has(err, "bad arch 'mips'");
+    assert_int_equal(
+        run_args(&cfg, &act, err, sizeof(err), 4, "--domid", "1", "extra"),
+        -EINVAL);
+    assert_string_equal(err, "unexpected argument 'extra'");
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 3, "--domid", "1"),
+                     -EINVAL);
+    assert_err_has(err, "no device");
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 7, "--arch", "arm",
+                              "--domid", "1", "--device",
+                              "virtio-rng,base=0x2000000,irq=3"),
+                     -EINVAL);
+    assert_err_has(err, "irq 3 is not an Arm SPI");
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 3, "--config",
+                              "/nonexistent/ioreqd.conf"),
+                     -ENOENT);
+    assert_err_has(err, "cannot open config file /nonexistent/ioreqd.conf");
+    iq_daemon_config_fini(&cfg);
+}
+
+static void
+test_args_config_file(void **state)
+{
+    struct iq_daemon_config cfg;
+    enum iq_daemon_action act;
+    char path[] = "/tmp/iq-test-config-XXXXXX";
+    static const char text[] = "domid = 4\n"
+                               "arch = arm\n"
+                               "device = virtio-rng,base=0x2000000,irq=33\n";
+    int fd = mkstemp(path);
+    ERRBUF;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, sizeof(text) - 1),
+                     (ssize_t)(sizeof(text) - 1));
+    close(fd);
+    iq_daemon_config_init(&cfg);
+    /* Later options override the file; devices accumulate. */
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 7, "--config", path,
+                              "--domid", "9", "--device",
+                              "virtio-rng,base=0x2000200,irq=34"),
+                     0);
+    assert_int_equal(cfg.domid, 9);
+    assert_int_equal(cfg.nr_devs, 2);
+    assert_int_equal(cfg.devs[0].base, 0x2000000);
+    assert_int_equal(cfg.devs[1].base, 0x2000200);
+    /* Overlap across the file and the command line. */
+    assert_int_equal(run_args(&cfg, &act, err, sizeof(err), 5, "--config", path,
+                              "--device", "virtio-rng,base=0x2000000,irq=34"),
+                     -EINVAL);
+    assert_err_has(err, "overlaps device 0");
+    iq_daemon_config_fini(&cfg);
+    unlink(path);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_device_blk_full),
+        cmocka_unit_test(test_device_rng_console),
+        cmocka_unit_test(test_device_errors),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_too_many_devices),
+        cmocka_unit_test(test_parse_text),
+        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_args_config_file),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
