@@ -82,6 +82,8 @@ struct iq_mc {
     uint64_t *frames; /* scratch, bucket_pages long */
     int *err;
 
+    struct iq_mc_waiter *waiters; /* woken when pinned room is released */
+
     struct iq_mc_stats st;
 };
 
@@ -393,6 +395,63 @@ iq_mc_get(struct iq_mc *mc, const struct iq_mc_loc *loc, size_t len,
     return 0;
 }
 
+/* Bytes that eviction cannot reclaim: pinned, stale or leaked. */
+static uint64_t
+held_bytes(const struct iq_mc *mc)
+{
+    return mc->st.bytes_mapped - mc->lru_bytes;
+}
+
+/* Run (and unregister) every waiter whose reference point was passed. */
+static void
+wake_waiters(struct iq_mc *mc)
+{
+    struct iq_mc_waiter **pp = &mc->waiters;
+    uint64_t held = held_bytes(mc);
+
+    while (*pp != NULL) {
+        struct iq_mc_waiter *w = *pp;
+
+        if (held < w->held_) {
+            *pp = w->next_;
+            w->next_ = NULL;
+            w->queued_ = false;
+            w->cb(w->opaque);
+        } else {
+            pp = &w->next_;
+        }
+    }
+}
+
+void
+iq_mc_wait(struct iq_mc *mc, struct iq_mc_waiter *w)
+{
+    w->held_ = held_bytes(mc);
+    if (w->queued_) {
+        return;
+    }
+    w->queued_ = true;
+    w->next_ = mc->waiters;
+    mc->waiters = w;
+}
+
+void
+iq_mc_wait_cancel(struct iq_mc *mc, struct iq_mc_waiter *w)
+{
+    if (mc == NULL || w == NULL || !w->queued_) {
+        return;
+    }
+    for (struct iq_mc_waiter **pp = &mc->waiters; *pp != NULL;
+         pp = &(*pp)->next_) {
+        if (*pp == w) {
+            *pp = w->next_;
+            break;
+        }
+    }
+    w->next_ = NULL;
+    w->queued_ = false;
+}
+
 void
 iq_mc_put(struct iq_mc *mc, struct iq_mc_entry *e)
 {
@@ -406,6 +465,9 @@ iq_mc_put(struct iq_mc *mc, struct iq_mc_entry *e)
         entry_drop(mc, e);
     } else {
         lru_push_head(mc, e);
+    }
+    if (mc->waiters != NULL) {
+        wake_waiters(mc);
     }
 }
 

@@ -53,6 +53,7 @@ struct iq_virtio_console {
     char pty_path[128];
     char ctx[48];
     struct iq_ratelimit rl;
+    struct iq_ratelimit host_rl; /* backend errors, once per guest kick */
     struct iq_loop_work rx_more;
     struct iq_loop_work tx_more;
     struct iq_virtio_console_stats st;
@@ -256,7 +257,9 @@ backend_write(struct iq_virtio_console *con)
             if (errno == EAGAIN || errno == EINTR) {
                 break;
             }
-            IQ_WARN(con->ctx, "console output: %s", strerror(errno));
+            /* Reached once per transmit kick: rate-limited. */
+            iq_log_guest(&con->host_rl, con->ctx, "console output: %s",
+                         strerror(errno));
             if (con->backend == IQ_VIRTIO_CONSOLE_SOCKET) {
                 fd_drop(con);
                 return;

@@ -87,6 +87,20 @@ iq_virtio_set_needs_reset(struct iq_virtio_dev *dev, const char *why)
 }
 
 void
+iq_virtio_set_isr_always(struct iq_virtio_dev *dev, uint32_t bits)
+{
+    dev->isr_always = bits & VIO_ISR_USED;
+}
+
+void
+iq_virtio_raise_used(struct iq_virtio_dev *dev)
+{
+    if (iq_virtio_running(dev)) {
+        iq_virtio_raise(dev, VIO_ISR_USED);
+    }
+}
+
+void
 iq_virtio_config_changed(struct iq_virtio_dev *dev)
 {
     dev->config_gen++;
@@ -240,6 +254,13 @@ iq_virtio_dev_create(const struct iq_virtio_dev_config *cfg,
     dev->host_features = (1ull << IQ_VIRTIO_F_VERSION_1) |
                          (1ull << IQ_VIRTIO_F_INDIRECT_DESC) |
                          (1ull << IQ_VIRTIO_F_EVENT_IDX);
+    if (cfg->ops->transport_features != NULL) {
+        uint64_t ring = (1ull << IQ_VIRTIO_F_INDIRECT_DESC) |
+                        (1ull << IQ_VIRTIO_F_EVENT_IDX);
+
+        dev->host_features &= ~ring;
+        dev->host_features |= cfg->ops->transport_features(cfg->opaque) & ring;
+    }
     if (cfg->grants) {
         dev->host_features |= 1ull << IQ_VIRTIO_F_ACCESS_PLATFORM;
     }

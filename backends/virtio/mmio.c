@@ -105,7 +105,7 @@ reg_read(struct iq_virtio_dev *dev, uint64_t off)
     case REG_QUEUE_READY:
         return queue_reg_read(dev, off);
     case REG_INTERRUPT_STATUS:
-        return dev->isr;
+        return dev->isr | (iq_virtio_running(dev) ? dev->isr_always : 0);
     case REG_STATUS:
         return dev->status;
     case REG_SHM_LEN_LOW:

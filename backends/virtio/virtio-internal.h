@@ -89,6 +89,9 @@ struct iq_virtq {
     uint16_t done_count;
 
     struct iq_loop_work notify_work;
+    /* Mapcache back-pressure: woken when pinned room is released. */
+    struct iq_mc_waiter mc_wait;
+    struct iq_loop_work busy_work; /* publish, flush, then notify again */
 };
 
 struct iq_virtio_dev {
@@ -114,6 +117,7 @@ struct iq_virtio_dev {
     uint32_t queue_sel; /* raw, guest-controlled */
     uint32_t status;
     uint32_t isr;
+    uint32_t isr_always; /* iq_virtio_set_isr_always() */
     uint32_t config_gen;
     bool irq_line; /* x86: level currently asserted */
     bool needs_reset;

@@ -41,6 +41,7 @@ struct vq_walk {
     uint64_t out_len;
     uint64_t in_len;
     bool seen_write;
+    bool nomem; /* an -EBUSY came from a host allocation failure */
     const char *why; /* set when the chain is invalid */
 };
 
@@ -105,6 +106,38 @@ notify_work_cb(void *opaque)
     }
 }
 
+/*
+ * The mapcache released room after this queue got -EBUSY (possibly held by
+ * another queue or device, whose completions never notify this queue):
+ * publish what waited, interrupt if due, and let the device pop again.
+ */
+static void
+busy_work_cb(void *opaque)
+{
+    struct iq_virtq *vq = opaque;
+
+    iq_virtq_flush(vq);
+    notify_work_cb(vq);
+}
+
+/* Called from inside an unpin: only defer. */
+static void
+mc_wake_cb(void *opaque)
+{
+    struct iq_virtq *vq = opaque;
+
+    if (vq->dev->loop != NULL) {
+        iq_loop_defer(vq->dev->loop, &vq->busy_work);
+    }
+}
+
+/* Ask the mapcache for a wake-up once pinned room is released. */
+static void
+wait_for_room(struct iq_virtq *vq)
+{
+    iq_mc_wait(vq->dev->mc, &vq->mc_wait);
+}
+
 void
 iq_virtq_init(struct iq_virtq *vq, struct iq_virtio_dev *dev, unsigned index)
 {
@@ -114,6 +147,9 @@ iq_virtq_init(struct iq_virtq *vq, struct iq_virtio_dev *dev, unsigned index)
     vq->num = dev->queue_max_size;
     vq->free_head = VQ_NO_SLOT;
     iq_loop_work_init(&vq->notify_work, notify_work_cb, vq);
+    iq_loop_work_init(&vq->busy_work, busy_work_cb, vq);
+    vq->mc_wait.cb = mc_wake_cb;
+    vq->mc_wait.opaque = vq;
 }
 
 /* Release the pins held by a slot's element. */
@@ -147,6 +183,7 @@ iq_virtq_teardown(struct iq_virtq *vq)
     if (dev->loop != NULL) {
         iq_loop_cancel(dev->loop, &vq->notify_work);
     }
+    iq_mc_wait_cancel(dev->mc, &vq->mc_wait);
     if (vq->slots != NULL) {
         for (unsigned i = 0; i < vq->size; i++) {
             struct vq_slot *s = &vq->slots[i];
@@ -167,6 +204,11 @@ iq_virtq_teardown(struct iq_virtq *vq)
     free(vq->scratch_refs);
     free(vq->scratch_desc);
     free(vq->done);
+    /* Pins released above may have queued a wake-up: drop it too. */
+    iq_mc_wait_cancel(dev->mc, &vq->mc_wait);
+    if (dev->loop != NULL) {
+        iq_loop_cancel(dev->loop, &vq->busy_work);
+    }
     vq->slots = NULL;
     vq->big_iov = NULL;
     vq->big_refs = NULL;
@@ -338,8 +380,10 @@ walk_map(struct iq_virtq *vq, struct vq_walk *w, const struct vq_desc *d)
     switch (ret) {
     case 0:
         break;
-    case -EBUSY:
     case -ENOMEM:
+        w->nomem = true;
+        return -EBUSY;
+    case -EBUSY:
         return -EBUSY;
     case -ENOBUFS:
         w->why = "element needs too many segments";
@@ -386,6 +430,7 @@ walk_chain(struct iq_virtq *vq, struct vq_walk *w, uint16_t head)
             ret = iq_mc_read(mc, vq->desc_gpa + (gpa_t)idx * VQ_DESC_SIZE, raw,
                              sizeof(raw));
             if (ret == -EBUSY || ret == -ENOMEM) {
+                w->nomem = ret == -ENOMEM;
                 return -EBUSY;
             }
             if (ret < 0) {
@@ -417,6 +462,7 @@ walk_chain(struct iq_virtq *vq, struct vq_walk *w, uint16_t head)
             /* Copy the whole table once; only the copy is used below. */
             ret = iq_mc_read(mc, d.addr, vq->scratch_desc, d.len);
             if (ret == -EBUSY || ret == -ENOMEM) {
+                w->nomem = ret == -ENOMEM;
                 return -EBUSY;
             }
             if (ret < 0) {
@@ -481,7 +527,9 @@ slot_store(struct iq_virtq *vq, struct vq_slot *s, const struct vq_walk *w)
 static int
 pop_busy(struct iq_virtq *vq)
 {
+    /* Own completions retry (want_notify); so does released room. */
     vq->want_notify = true;
+    wait_for_room(vq);
     return -EBUSY;
 }
 
@@ -585,7 +633,23 @@ iq_virtq_pop(struct iq_virtq *vq, struct iq_virtq_elem **elem)
 
     ret = walk_chain(vq, &w, head);
     if (ret < 0) {
+        bool alone = false;
+
+        if (ret == -EBUSY && !w.nomem) {
+            struct iq_mc_stats ms;
+
+            /*
+             * Every pin in the mapcache is this walk's own: nothing will
+             * ever be released to make room, and a retry ends here again.
+             */
+            iq_mc_get_stats(dev->mc, &ms);
+            alone = ms.pins == w.niov;
+        }
         iq_mc_unmap_sg(dev->mc, vq->scratch_refs, w.niov);
+        if (alone) {
+            return pop_bad(vq, "element needs more guest mappings than the "
+                               "mapcache cap");
+        }
         return ret == -EBUSY ? pop_busy(vq) : pop_bad(vq, w.why);
     }
     s = &vq->slots[vq->free_head];
@@ -626,6 +690,7 @@ publish_done(struct iq_virtq *vq)
 
         ret = iq_mc_write(dev->mc, gpa, raw, sizeof(raw));
         if (ret == -EBUSY || ret == -ENOMEM) {
+            wait_for_room(vq);
             break;
         }
         if (ret < 0) {
@@ -644,7 +709,9 @@ publish_done(struct iq_virtq *vq)
     ret = write_u16(vq, vq->used_gpa + 2, vq->used_idx);
     if (ret == 0) {
         vq->used_idx_pub = vq->used_idx;
-    } else if (ret != -EBUSY && ret != -ENOMEM) {
+    } else if (ret == -EBUSY || ret == -ENOMEM) {
+        wait_for_room(vq);
+    } else {
         (void)pop_bad(vq, "used ring not writable");
     }
 }
@@ -689,6 +756,8 @@ iq_virtq_push(struct iq_virtq *vq, struct iq_virtq_elem *elem, uint32_t written,
     }
     if (vq->want_notify && dev->loop != NULL) {
         vq->want_notify = false;
+        /* This retry covers a mapcache wake-up the unpin may have queued. */
+        iq_loop_cancel(dev->loop, &vq->busy_work);
         iq_loop_defer(dev->loop, &vq->notify_work);
     }
 }

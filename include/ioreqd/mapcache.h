@@ -129,6 +129,26 @@ void iq_mc_unmap_sg(struct iq_mc *mc, struct iq_mc_ref *refs, unsigned n);
  */
 void iq_mc_invalidate(struct iq_mc *mc);
 
+/*
+ * Back-pressure wake-up. A user that got -EBUSY registers a waiter with
+ * iq_mc_wait(); its callback runs once (the waiter is then unregistered)
+ * when an unpin really releases room, i.e. when the bytes held by pins and
+ * stale entries fall below what they were at registration. Temporary pins
+ * (the copy helpers) never wake it. The callback runs inside an unpin: it
+ * must not call into the mapcache (defer the retry to the loop). Cancel a
+ * waiter before freeing it; iq_mc_wait on a registered waiter only updates
+ * its reference point. The fields are private.
+ */
+struct iq_mc_waiter {
+    void (*cb)(void *opaque);
+    void *opaque;
+    struct iq_mc_waiter *next_;
+    uint64_t held_;
+    bool queued_;
+};
+void iq_mc_wait(struct iq_mc *mc, struct iq_mc_waiter *w);
+void iq_mc_wait_cancel(struct iq_mc *mc, struct iq_mc_waiter *w);
+
 struct iq_mc_stats {
     uint64_t hits;
     uint64_t misses;

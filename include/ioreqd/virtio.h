@@ -93,6 +93,10 @@ struct iq_virtq_elem {
  *    touch guest memory.
  *  - queue_ready (optional, used by the vhost-user bridge): a queue was
  *    enabled with the given size and ring addresses.
+ *  - transport_features (optional, for a device whose rings are walked by
+ *    someone else: the vhost-user bridge in zero-copy mode): when set, the
+ *    engine offers INDIRECT_DESC and EVENT_IDX only if they are among the
+ *    returned bits (other bits are ignored), instead of always.
  */
 struct iq_virtio_device_ops {
     uint64_t (*features)(void *opaque);
@@ -104,6 +108,7 @@ struct iq_virtio_device_ops {
     void (*reset)(void *opaque);
     void (*queue_ready)(void *opaque, unsigned index, uint16_t size, gpa_t desc,
                         gpa_t avail, gpa_t used);
+    uint64_t (*transport_features)(void *opaque);
 };
 
 struct iq_virtio_dev_config {
@@ -156,6 +161,20 @@ const char *iq_virtio_name(const struct iq_virtio_dev *dev);
 void iq_virtio_set_needs_reset(struct iq_virtio_dev *dev, const char *why);
 /* The device's config space changed (bump generation + config interrupt). */
 void iq_virtio_config_changed(struct iq_virtio_dev *dev);
+/*
+ * Raise a used-buffer interrupt for the device (InterruptStatus bit 0), for
+ * a device whose used rings are written by someone else (the vhost-user
+ * bridge in zero-copy mode, on its daemon's call eventfd). Ignored unless
+ * the device is running (DRIVER_OK, no NEEDS_RESET).
+ */
+void iq_virtio_raise_used(struct iq_virtio_dev *dev);
+/*
+ * InterruptStatus reads also show `bits` (only bit 0, used buffer, is
+ * accepted) while the device is running, until set to 0 again. For used
+ * interrupts raised outside ioreqd (a kernel irqfd), which ioreqd cannot
+ * record: the driver must still see the reason in InterruptStatus.
+ */
+void iq_virtio_set_isr_always(struct iq_virtio_dev *dev, uint32_t bits);
 
 unsigned iq_virtq_index(const struct iq_virtq *vq);
 struct iq_virtio_dev *iq_virtq_dev(struct iq_virtq *vq);

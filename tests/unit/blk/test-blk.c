@@ -704,6 +704,63 @@ t_reset_inflight_threads(void **state)
     reset_inflight(*state, true);
 }
 
+/*
+ * Mapcache back-pressure across queues: queue 0 holds every bucket the cap
+ * allows while its request sits in storage, so queue 1's pop fails with
+ * -EBUSY. When queue 0 completes and releases its pins, queue 1 must be
+ * retried without a new kick (the driver already kicked and, with
+ * EVENT_IDX, would not kick again): otherwise it hangs for good.
+ */
+static void
+t_busy_wakes_other_queue(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {.num_queues = 2};
+    struct bh *h = &t->h;
+    struct iq_mc_stats ms;
+    uint64_t hdr0 = bh_alloc(h, 16, 16);
+    uint64_t hdr1 = bh_alloc(h, 16, 16);
+    uint64_t st0 = bh_alloc(h, 1, 1);
+    uint64_t st1 = bh_alloc(h, 1, 1);
+    struct bh_buf c0[5];
+    struct bh_buf c1[3];
+    uint32_t id = UINT32_MAX;
+
+    start_mem(t, &o);
+    /* Header and status in bucket 0, data in buckets 1, 2 and 3: with a
+     * 4 MiB cap of 1 MiB buckets, all four are pinned at once. */
+    put_hdr(bh_ptr(h, hdr0), IQ_VIRTIO_BLK_T_OUT, 0);
+    c0[0] = (struct bh_buf){hdr0, 16, false};
+    c0[1] = (struct bh_buf){1u << 20, 512, false};
+    c0[2] = (struct bh_buf){2u << 20, 512, false};
+    c0[3] = (struct bh_buf){3u << 20, 512, false};
+    c0[4] = (struct bh_buf){st0, 1, true};
+    *(uint8_t *)bh_ptr(h, st0) = 0xee;
+    assert_int_equal(bh_submit(h, 0, c0, 5), 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 5);
+    assert_int_equal(ms.busy, 0);
+
+    /* Queue 1 needs a fifth bucket: refused for now. */
+    put_hdr(bh_ptr(h, hdr1), IQ_VIRTIO_BLK_T_OUT, 8);
+    c1[0] = (struct bh_buf){hdr1, 16, false};
+    c1[1] = (struct bh_buf){4u << 20, 512, false};
+    c1[2] = (struct bh_buf){st1, 1, true};
+    *(uint8_t *)bh_ptr(h, st1) = 0xee;
+    assert_int_equal(bh_submit(h, 1, c1, 3), 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_true(ms.busy > 0);
+    assert_int_equal(ms.pins, 5);
+
+    /* Queue 0 completes; queue 1 then proceeds with no further kick. */
+    assert_int_equal(bh_wait(h, 0, 100, 10, &id, NULL), 0);
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st0), S_OK);
+    assert_int_equal(bh_wait(h, 1, 100, 10, &id, NULL), 0);
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st1), S_OK);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 0);
+}
+
 static void
 t_create_errors(void **state)
 {
@@ -760,6 +817,8 @@ main(void)
         cmocka_unit_test_setup_teardown(t_reset_inflight_uring, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(t_reset_inflight_threads, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(t_busy_wakes_other_queue, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(t_create_errors, setup, teardown),
     };

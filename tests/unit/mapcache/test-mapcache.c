@@ -391,6 +391,71 @@ test_all_pinned_busy(void **state)
 }
 
 static void
+count_wake(void *opaque)
+{
+    (*(unsigned *)opaque)++;
+}
+
+/*
+ * Back-pressure waiters: woken once when a pin really releases room, never
+ * by temporary pins of the copy helpers or by a second pin of a pinned
+ * entry; a cancelled waiter is never called.
+ */
+static void
+test_busy_waiter(void **state)
+{
+    struct fake *f = fake_new(64, false);
+    struct iq_mc *mc = mc_new(f, NULL, 4 * BKT, SHIFT);
+    struct iq_mc_ref refs[5];
+    unsigned woken = 0;
+    unsigned woken2 = 0;
+    struct iq_mc_waiter w = {.cb = count_wake, .opaque = &woken};
+    struct iq_mc_waiter w2 = {.cb = count_wake, .opaque = &woken2};
+    void *hva;
+    uint8_t b = 0;
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(
+            iq_mc_pin(mc, (gpa_t)i * BKT, 8, IQ_MC_READ, &refs[i], &hva), 0);
+    }
+    assert_int_equal(iq_mc_pin(mc, 4 * BKT, 8, IQ_MC_READ, &refs[4], &hva),
+                     -EBUSY);
+    iq_mc_wait(mc, &w);
+    iq_mc_wait(mc, &w); /* registering twice is harmless */
+    iq_mc_wait(mc, &w2);
+    /* Temporary pins and extra pins of pinned entries: no wake-up. */
+    assert_int_equal(iq_mc_read(mc, BKT + 3, &b, 1), 0);
+    assert_int_equal(iq_mc_pin(mc, 8, 8, IQ_MC_READ, &refs[4], &hva), 0);
+    iq_mc_unpin(mc, &refs[4]);
+    assert_int_equal(woken, 0);
+    assert_int_equal(woken2, 0);
+    /* A cancelled waiter stays silent; the other is woken exactly once. */
+    iq_mc_wait_cancel(mc, &w2);
+    iq_mc_unpin(mc, &refs[2]);
+    assert_int_equal(woken, 1);
+    assert_int_equal(woken2, 0);
+    /* Re-registered: a temporary pin of an idle bucket does not wake. */
+    iq_mc_wait(mc, &w);
+    assert_int_equal(iq_mc_read(mc, 2 * BKT + 5, &b, 1), 0);
+    assert_int_equal(woken, 1);
+    iq_mc_unpin(mc, &refs[3]);
+    assert_int_equal(woken, 2);
+    /* The retry succeeds now. */
+    assert_int_equal(iq_mc_pin(mc, 4 * BKT, 8, IQ_MC_READ, &refs[4], &hva), 0);
+    iq_mc_wait_cancel(mc, &w); /* not registered: no-op */
+    iq_mc_wait_cancel(NULL, &w);
+    iq_mc_unpin(mc, &refs[0]);
+    iq_mc_unpin(mc, &refs[1]);
+    iq_mc_unpin(mc, &refs[4]);
+    assert_int_equal(woken, 2);
+    iq_mc_destroy(mc);
+    assert_int_equal(f->nmaps, 0);
+    fake_free(f);
+}
+
+static void
 test_pin_saturation(void **state)
 {
     struct fake *f = fake_new(64, false);
@@ -1073,6 +1138,7 @@ main(void)
         cmocka_unit_test(test_bad_ranges),
         cmocka_unit_test(test_unmap_failure_keeps_bytes),
         cmocka_unit_test(test_random_sequence),
+        cmocka_unit_test(test_busy_waiter),
     };
 
     return cmocka_run_group_tests_name("mapcache", tests, NULL, NULL);

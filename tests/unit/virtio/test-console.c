@@ -445,6 +445,75 @@ test_console_file(void **state)
     vt_env_fini(&e);
 }
 
+/* Lines of `path` containing `needle`. */
+static unsigned
+count_lines_with(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    unsigned n = 0;
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, needle) != NULL) {
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * A backend whose writes keep failing (disk full: /dev/full gives ENOSPC)
+ * must not let the guest flood the log: one failing write per transmit
+ * kick is guest-triggerable, so the message is rate-limited.
+ */
+static void
+test_console_write_error_log_limited(void **state)
+{
+    struct vt_env e;
+    struct vt_drv d;
+    struct iq_virtio_console *con;
+    struct iq_virtio_console_stats st;
+    char logpath[] = "/tmp/iq-con-log-XXXXXX";
+    int logfd;
+    int saved;
+    unsigned lines;
+
+    (void)state;
+    logfd = mkstemp(logpath);
+    assert_true(logfd >= 0);
+    vt_env_init(&e, 0);
+    con = mk_console(&e, IQ_VIRTIO_CONSOLE_FILE, "/dev/full", -1);
+    vt_drv_init(&d, &e, iq_virtio_console_dev(con), RING);
+    vt_probe(&d, FEAT_CON, 2, QSIZE);
+    pump(&e);
+
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(logfd, STDERR_FILENO) >= 0);
+    iq_log_set_level(IQ_LOG_WARNING);
+    for (uint16_t i = 0; i < 40; i++) {
+        send_tx(&d, i % QSIZE, DATA + 0x100u * (i % QSIZE), "x");
+    }
+    iq_log_set_level(getenv("VT_VERBOSE") != NULL ? IQ_LOG_DEBUG : IQ_LOG_ERR);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    close(logfd);
+
+    assert_int_equal(vt_used_idx(&d, TXQ), 40);
+    iq_virtio_console_get_stats(con, &st);
+    assert_int_equal(st.tx_bytes, 0);
+    assert_int_equal(st.tx_dropped, 40);
+    lines = count_lines_with(logpath, "console output");
+    assert_true(lines >= 1);
+    assert_true(lines <= IQ_LOG_GUEST_BURST);
+    assert_int_equal(unlink(logpath), 0);
+
+    iq_virtio_console_destroy(con);
+    vt_env_fini(&e);
+}
+
 static void
 test_console_bad_config(void **state)
 {
@@ -479,6 +548,7 @@ main(void)
         cmocka_unit_test(test_console_pty),
         cmocka_unit_test(test_console_socket),
         cmocka_unit_test(test_console_file),
+        cmocka_unit_test(test_console_write_error_log_limited),
         cmocka_unit_test(test_console_bad_config),
     };
 

@@ -582,6 +582,108 @@ test_backpressure(void **state)
     vt_env_fini(&e);
 }
 
+/*
+ * Back-pressure across devices: device A holds every bucket the cap allows,
+ * so device B's pop fails with -EBUSY. B has nothing in flight, so no
+ * completion of its own will ever retry it: when A releases its pins, the
+ * mapcache wake-up must re-notify B (deferred) without a new kick.
+ */
+static void
+test_backpressure_other_device(void **state)
+{
+    struct vt_env e;
+    struct vt_drv da;
+    struct vt_drv db;
+    struct holdev a;
+    struct holdev b;
+
+    (void)state;
+    vt_env_init(&e, 3u << VT_BUCKET_SHIFT);
+    mk_hold(&e, &a);
+    mk_hold(&e, &b);
+    vt_drv_init(&da, &e, a.dev, RING_A);
+    vt_drv_init(&db, &e, b.dev, RING_B);
+    vt_probe(&da, FEAT, 1, QSIZE);
+    vt_probe(&db, FEAT, 1, QSIZE);
+
+    /* A: one element over three buckets, all pinned while held. */
+    vt_desc(&da, 0, 0, DATA, 64, VT_D_WRITE | VT_D_NEXT, 1);
+    vt_desc(&da, 0, 1, DATA + 0x10000, 64, VT_D_WRITE | VT_D_NEXT, 2);
+    vt_desc(&da, 0, 2, DATA + 0x20000, 64, VT_D_WRITE, 0);
+    vt_avail(&da, 0, 0);
+    vt_kick(&da, 0);
+    assert_int_equal(a.nheld, 1);
+    assert_int_equal(vt_pins(&e), 3);
+
+    /* B cannot even read its ring now. */
+    vt_desc(&db, 0, 0, DATA + 0x30000, 64, VT_D_WRITE, 0);
+    vt_avail(&db, 0, 0);
+    vt_kick(&db, 0);
+    assert_int_equal(b.notifies, 1);
+    assert_int_equal(b.nheld, 0);
+    assert_int_equal(b.last_pop, -EBUSY);
+
+    /* A completes: B is retried from deferred work and gets its element. */
+    hold_push(&a, 0, 1);
+    assert_int_equal(vt_used_idx(&da, 0), 1);
+    assert_int_equal(b.notifies, 1);
+    assert_true(iq_loop_run_once(e.loop, 0) >= 1);
+    assert_int_equal(b.notifies, 2);
+    assert_int_equal(b.nheld, 1);
+    hold_push(&b, 0, 5);
+    assert_int_equal(vt_used_idx(&db, 0), 1);
+    assert_int_equal(vt_pins(&e), 0);
+
+    iq_virtio_dev_destroy(b.dev);
+    iq_virtio_dev_destroy(a.dev);
+    vt_env_fini(&e);
+}
+
+/*
+ * An element that needs more buckets than the whole cap, while nothing else
+ * holds a pin: retrying can never succeed and no release will ever wake the
+ * queue, so it must not hang silently with -EBUSY: the device goes to
+ * NEEDS_RESET (guest-visible, logged) and gives everything back.
+ */
+static void
+test_element_larger_than_cap(void **state)
+{
+    struct vt_env e;
+    struct vt_drv d;
+    struct holdev h;
+
+    (void)state;
+    vt_env_init(&e, 2u << VT_BUCKET_SHIFT);
+    mk_hold(&e, &h);
+    vt_drv_init(&d, &e, h.dev, RING_A);
+    vt_probe(&d, FEAT, 1, QSIZE);
+    vt_desc(&d, 0, 0, DATA, 64, VT_D_WRITE | VT_D_NEXT, 1);
+    vt_desc(&d, 0, 1, DATA + 0x10000, 64, VT_D_WRITE | VT_D_NEXT, 2);
+    vt_desc(&d, 0, 2, DATA + 0x20000, 64, VT_D_WRITE, 0);
+    vt_avail(&d, 0, 0);
+    vt_kick(&d, 0);
+    assert_int_equal(h.nheld, 0);
+    assert_int_equal(h.last_pop, -EPROTO);
+    assert_int_equal(iq_virtio_status(h.dev) & IQ_VIRTIO_S_NEEDS_RESET,
+                     IQ_VIRTIO_S_NEEDS_RESET);
+    assert_int_equal(vt_pins(&e), 0);
+
+    /* After a reset, an element that fits works. */
+    vt_reg_w(&d, VT_STATUS, 0);
+    vt_probe(&d, FEAT, 1, QSIZE);
+    vt_desc(&d, 0, 0, DATA, 64, VT_D_WRITE | VT_D_NEXT, 1);
+    vt_desc(&d, 0, 1, DATA + 0x100, 64, VT_D_WRITE, 0);
+    vt_avail(&d, 0, 0);
+    vt_kick(&d, 0);
+    assert_int_equal(h.nheld, 1);
+    hold_push(&h, 0, 3);
+    assert_int_equal(vt_used_idx(&d, 0), 1);
+    assert_int_equal(vt_pins(&e), 0);
+
+    iq_virtio_dev_destroy(h.dev);
+    vt_env_fini(&e);
+}
+
 static void
 test_used_ring_backpressure(void **state)
 {
@@ -1079,6 +1181,8 @@ main(void)
         cmocka_unit_test(test_elem_layout),
         cmocka_unit_test(test_reset_mid_request),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_backpressure_other_device),
+        cmocka_unit_test(test_element_larger_than_cap),
         cmocka_unit_test(test_used_ring_backpressure),
         cmocka_unit_test(test_hostile_desc_loop),
         cmocka_unit_test(test_hostile_chain_too_long),
