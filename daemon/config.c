@@ -42,6 +42,8 @@ static const char *const type_names[IQ_DEV_TYPE_COUNT] = {
     [IQ_DEV_VIRTIO_BLK] = "virtio-blk",
     [IQ_DEV_VIRTIO_RNG] = "virtio-rng",
     [IQ_DEV_VIRTIO_CONSOLE] = "virtio-console",
+    [IQ_DEV_VHOST_USER] = "vhost-user",
+    [IQ_DEV_LSI53C895A] = "lsi53c895a",
 };
 
 const char *
@@ -83,8 +85,16 @@ iq_dev_spec_fini(struct iq_dev_spec *dev)
     }
     free(dev->file);
     free(dev->con_path);
+    free(dev->vu_socket);
+    for (unsigned i = 0; i < dev->nr_disks && i < IQ_DAEMON_LSI_MAX_DISKS;
+         i++) {
+        free(dev->disks[i].path);
+        dev->disks[i].path = NULL;
+    }
+    dev->nr_disks = 0;
     dev->file = NULL;
     dev->con_path = NULL;
+    dev->vu_socket = NULL;
 }
 
 void
@@ -205,6 +215,8 @@ key_allowed(enum iq_dev_type t, const char *key)
     static const char *const blk_keys[] = {"file",   "ro",    "serial",
                                            "queues", "cache", "engine"};
     static const char *const con_keys[] = {"backend"};
+    static const char *const vu_keys[] = {"type",   "socket", "mode",
+                                          "queues", "tag",    "shadow"};
 
     for (size_t i = 0; i < IQ_ARRAY_SIZE(common_keys); i++) {
         if (strcmp(key, common_keys[i]) == 0) {
@@ -225,7 +237,78 @@ key_allowed(enum iq_dev_type t, const char *key)
             }
         }
     }
+    if (t == IQ_DEV_VHOST_USER) {
+        for (size_t i = 0; i < IQ_ARRAY_SIZE(vu_keys); i++) {
+            if (strcmp(key, vu_keys[i]) == 0) {
+                return true;
+            }
+        }
+    }
     return false;
+}
+
+/* vhost-user keys other than base, irq and queues (val is non-empty). */
+static int
+apply_vu_key(struct iq_dev_spec *dev, const char *key, const char *val,
+             char *err, size_t err_len, const char *what)
+{
+    static const struct {
+        const char *name;
+        uint32_t id;
+    } types[] = {{"net", 1}, {"blk", 2}, {"gpu", 16}, {"fs", 26}};
+    uint64_t v;
+
+    if (strcmp(key, "type") == 0) {
+        for (size_t i = 0; i < IQ_ARRAY_SIZE(types); i++) {
+            if (strcmp(val, types[i].name) == 0) {
+                dev->vu_device_id = types[i].id;
+                return 0;
+            }
+        }
+        if (iq_daemon_parse_u64(val, &v) < 0 || v == 0 || v > 255) {
+            seterr(err, err_len,
+                   "%s: bad type '%s' (blk|fs|net|gpu or a virtio id 1..255)",
+                   what, val);
+            return -EINVAL;
+        }
+        dev->vu_device_id = (uint32_t)v;
+        return 0;
+    }
+    if (strcmp(key, "socket") == 0) {
+        if (strlen(val) >= 108) {
+            seterr(err, err_len, "%s: socket path too long", what);
+            return -EINVAL;
+        }
+        return set_string(&dev->vu_socket, val);
+    }
+    if (strcmp(key, "mode") == 0) {
+        if (strcmp(val, "mmap") == 0) {
+            dev->vu_mmap = true;
+        } else if (strcmp(val, "shadow") == 0) {
+            dev->vu_mmap = false;
+        } else {
+            seterr(err, err_len, "%s: bad mode '%s' (mmap|shadow)", what, val);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "tag") == 0) {
+        size_t n = strlen(val);
+
+        if (n > 36) {
+            seterr(err, err_len, "%s: tag longer than 36 bytes", what);
+            return -EINVAL;
+        }
+        memcpy(dev->vu_tag, val, n + 1);
+        return 0;
+    }
+    /* shadow */
+    if (iq_daemon_parse_size(val, &v) < 0 || v < 4096 || v > (256u << 20)) {
+        seterr(err, err_len, "%s: bad shadow size '%s' (4K..256M)", what, val);
+        return -EINVAL;
+    }
+    dev->vu_shadow = v;
+    return 0;
 }
 
 /* Apply one key=value (val NULL for a bare flag) to *dev. */
@@ -349,6 +432,9 @@ apply_key(struct iq_dev_spec *dev, enum iq_arch arch, bool arch_known,
         }
         return 0;
     }
+    if (dev->type == IQ_DEV_VHOST_USER) {
+        return apply_vu_key(dev, key, val, err, err_len, what);
+    }
     if (strcmp(key, "engine") == 0) {
         if (strcmp(val, "uring") == 0) {
             dev->engine = IQ_BLK_ENGINE_URING;
@@ -379,6 +465,155 @@ apply_key(struct iq_dev_spec *dev, enum iq_arch arch, bool arch_known,
     seterr(err, err_len, "%s: bad backend '%s' (pty|file:PATH|socket:PATH)",
            what, val);
     return -EINVAL;
+}
+
+/* [SEG:]BUS:DEV.FN in hex -> seg<<16 | bus<<8 | dev<<3 | fn. */
+static int
+parse_bdf(const char *s, uint32_t *out)
+{
+    unsigned long part[4];
+    unsigned n = 0;
+    const char *p = s;
+    char *end;
+
+    for (;;) {
+        if (n == 4 || !isxdigit((unsigned char)*p)) {
+            return -EINVAL;
+        }
+        part[n++] = strtoul(p, &end, 16);
+        if (*end == ':') {
+            p = end + 1;
+            continue;
+        }
+        if (*end == '.') {
+            p = end + 1;
+            if (!isxdigit((unsigned char)*p)) {
+                return -EINVAL;
+            }
+            part[n++] = strtoul(p, &end, 16);
+            if (*end != '\0') {
+                return -EINVAL;
+            }
+            break;
+        }
+        return -EINVAL;
+    }
+    if (n == 3) {
+        part[3] = part[2];
+        part[2] = part[1];
+        part[1] = part[0];
+        part[0] = 0;
+    } else if (n != 4) {
+        return -EINVAL;
+    }
+    if (part[0] > 0xffff || part[1] > 0xff || part[2] > 0x1f || part[3] > 7) {
+        return -EINVAL;
+    }
+    *out = (uint32_t)(part[0] << 16 | part[1] << 8 | part[2] << 3 | part[3]);
+    return 0;
+}
+
+/* The keys of an lsi53c895a spec after its type (see config.h). */
+static int
+parse_lsi(struct iq_dev_spec *dev, char **save, char *err, size_t err_len,
+          const char *what)
+{
+    struct iq_lsi_disk_spec *d = NULL;
+    bool have_bdf = false;
+    char *tok;
+    uint64_t v;
+
+    while ((tok = strtok_r(NULL, ",", save)) != NULL) {
+        char *eq = strchr(tok, '=');
+        const char *val = eq != NULL ? eq + 1 : NULL;
+
+        if (eq != NULL) {
+            *eq = '\0';
+        }
+        if (strcmp(tok, "ro") == 0 && val == NULL && d != NULL) {
+            d->readonly = true;
+            continue;
+        }
+        if (val == NULL || *val == '\0') {
+            seterr(err, err_len, "%s: key '%s' needs a value%s", what, tok,
+                   strcmp(tok, "ro") == 0 ? " (ro follows a disk=)" : "");
+            return -EINVAL;
+        }
+        if (strcmp(tok, "bdf") == 0) {
+            if (parse_bdf(val, &dev->pci_sbdf) < 0) {
+                seterr(err, err_len, "%s: bad bdf '%s' ([SEG:]BUS:DEV.FN)",
+                       what, val);
+                return -EINVAL;
+            }
+            have_bdf = true;
+        } else if (strcmp(tok, "disk") == 0) {
+            if (dev->nr_disks >= IQ_DAEMON_LSI_MAX_DISKS) {
+                seterr(err, err_len, "%s: at most %u disks", what,
+                       IQ_DAEMON_LSI_MAX_DISKS);
+                return -E2BIG;
+            }
+            d = &dev->disks[dev->nr_disks];
+            memset(d, 0, sizeof(*d));
+            d->target =
+                dev->nr_disks == 0
+                    ? 0
+                    : (uint8_t)(dev->disks[dev->nr_disks - 1].target + 1u);
+            dev->nr_disks++;
+            if (strncmp(val, "null:", 5) == 0) {
+                if (iq_daemon_parse_size(val + 5, &d->null_size) < 0 ||
+                    d->null_size == 0) {
+                    seterr(err, err_len, "%s: bad null disk size '%s'", what,
+                           val + 5);
+                    return -EINVAL;
+                }
+                d->null_backend = true;
+            } else if (set_string(&d->path, val) < 0) {
+                return -ENOMEM;
+            }
+        } else if ((strcmp(tok, "target") == 0 || strcmp(tok, "lun") == 0) &&
+                   d != NULL) {
+            bool tgt = tok[0] == 't';
+
+            if (iq_daemon_parse_u64(val, &v) < 0 || v > (tgt ? 6u : 7u)) {
+                seterr(err, err_len, "%s: bad %s '%s' (0..%u)", what, tok, val,
+                       tgt ? 6u : 7u);
+                return -EINVAL;
+            }
+            if (tgt) {
+                d->target = (uint8_t)v;
+            } else {
+                d->lun = (uint8_t)v;
+            }
+        } else {
+            seterr(err, err_len, "%s: unknown key '%s' for lsi53c895a%s", what,
+                   tok,
+                   strcmp(tok, "target") == 0 || strcmp(tok, "lun") == 0
+                       ? " (target= and lun= follow a disk=)"
+                       : "");
+            return -EINVAL;
+        }
+    }
+    if (!have_bdf || dev->nr_disks == 0) {
+        seterr(err, err_len, "%s: missing %s", what,
+               !have_bdf ? "bdf=" : "disk=");
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < dev->nr_disks; i++) {
+        if (dev->disks[i].target > 6) {
+            seterr(err, err_len, "%s: disk %u: no target ID left (0..6)", what,
+                   i);
+            return -EINVAL;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (dev->disks[i].target == dev->disks[j].target &&
+                dev->disks[i].lun == dev->disks[j].lun) {
+                seterr(err, err_len, "%s: target %u lun %u given twice", what,
+                       dev->disks[i].target, dev->disks[i].lun);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
 }
 
 static int
@@ -416,9 +651,19 @@ parse_device(const char *spec, enum iq_arch arch, bool arch_known,
     if (!found) {
         seterr(err, err_len,
                "%s: unknown device type '%s' (virtio-blk, virtio-rng, "
-               "virtio-console)",
+               "virtio-console, vhost-user, lsi53c895a)",
                what, tok != NULL ? tok : "");
         rc = -EINVAL;
+        goto out;
+    }
+    if (dev->type == IQ_DEV_LSI53C895A) {
+        if (arch_known && arch != IQ_ARCH_X86) {
+            seterr(err, err_len,
+                   "%s: lsi53c895a is a PCI device: x86 guests only", what);
+            rc = -EINVAL;
+            goto out;
+        }
+        rc = parse_lsi(dev, &save, err, err_len, what);
         goto out;
     }
     while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
@@ -453,6 +698,13 @@ parse_device(const char *spec, enum iq_arch arch, bool arch_known,
     if (dev->type == IQ_DEV_VIRTIO_BLK && dev->file == NULL &&
         !dev->null_backend) {
         seterr(err, err_len, "%s: missing file=", what);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (dev->type == IQ_DEV_VHOST_USER &&
+        (dev->vu_device_id == 0 || dev->vu_socket == NULL)) {
+        seterr(err, err_len, "%s: missing %s", what,
+               dev->vu_device_id == 0 ? "type=" : "socket=");
         rc = -EINVAL;
         goto out;
     }
@@ -749,6 +1001,24 @@ iq_daemon_config_validate(const struct iq_daemon_config *cfg, char *err,
 
         snprintf(what, sizeof(what), "device %u (%s)", i,
                  iq_dev_type_name(a->type));
+        if (a->type == IQ_DEV_LSI53C895A) {
+            /* A PCI function: no MMIO window or IRQ number of its own. */
+            if (cfg->arch != IQ_ARCH_X86) {
+                seterr(err, err_len,
+                       "%s: lsi53c895a is a PCI device: x86 guests only", what);
+                return -EINVAL;
+            }
+            for (unsigned j = 0; j < i; j++) {
+                if (cfg->devs[j].type == IQ_DEV_LSI53C895A &&
+                    cfg->devs[j].pci_sbdf == a->pci_sbdf) {
+                    seterr(err, err_len,
+                           "%s: PCI address already used by device %u", what,
+                           j);
+                    return -EINVAL;
+                }
+            }
+            continue;
+        }
         /* The arch may have changed after the device was parsed. */
         rc = irq_check(cfg->arch, a->irq, err, err_len, what);
         if (rc < 0) {
@@ -757,6 +1027,9 @@ iq_daemon_config_validate(const struct iq_daemon_config *cfg, char *err,
         for (unsigned j = 0; j < i; j++) {
             const struct iq_dev_spec *b = &cfg->devs[j];
 
+            if (b->type == IQ_DEV_LSI53C895A) {
+                continue;
+            }
             if (a->base < b->base + IQ_DAEMON_DEV_WINDOW &&
                 b->base < a->base + IQ_DAEMON_DEV_WINDOW) {
                 seterr(err, err_len,
@@ -925,6 +1198,16 @@ iq_daemon_usage(void)
            "  virtio-rng,base=ADDR,irq=N\n"
            "  virtio-console,base=ADDR,irq=N"
            "[,backend=pty|file:PATH|socket:PATH]\n"
+           "  vhost-user,base=ADDR,irq=N,type=blk|fs|net|gpu|ID,"
+           "socket=PATH\n"
+           "             [,mode=shadow|mmap][,queues=Q][,tag=FSTAG]"
+           "[,shadow=SIZE]\n"
+           "  lsi53c895a,bdf=[SEG:]BUS:DEV.FN,disk=PATH|null:SIZE[,ro]"
+           "[,target=N][,lun=L]\n"
+           "             [,disk=PATH[,ro][,target=N][,lun=L]]...  (x86 only)\n"
+           "             each disk= starts a disk; ro/target=/lun= after it\n"
+           "             apply to it (target default: previous + 1, first\n"
+           "             0; lun default 0; targets 0..6, luns 0..7)\n"
            "Each virtio device takes 0x200 bytes of MMIO at base.\n"
            "Signals: SIGTERM/SIGINT/SIGHUP stop, SIGUSR1 logs statistics.\n";
 }

@@ -13,6 +13,13 @@
  *     file=null:SIZE selects the null backend (reads zeroes).
  *   virtio-rng,base=ADDR,irq=N
  *   virtio-console,base=ADDR,irq=N[,backend=pty|file:PATH|socket:PATH]
+ *   lsi53c895a,bdf=[SEG:]BUS:DEV.FN,disk=PATH|null:SIZE[,ro][,target=N]
+ *              [,lun=L][,disk=...]...   (x86 only)
+ *     Each disk= starts a disk; the ro, target= and lun= after it apply to
+ *     it. target defaults to the previous disk's target + 1 (first: 0),
+ *     lun to 0; a (target, lun) pair may appear once.
+ *   vhost-user,base=ADDR,irq=N,type=blk|fs|net|gpu|ID,socket=PATH
+ *              [,mode=shadow|mmap][,queues=Q][,tag=FSTAG][,shadow=SIZE]
  * Numbers are decimal or 0x-prefixed hex; sizes take a K/M/G suffix.
  */
 #ifndef IQ_DAEMON_CONFIG_H
@@ -42,6 +49,8 @@ enum iq_dev_type {
     IQ_DEV_VIRTIO_BLK = 0,
     IQ_DEV_VIRTIO_RNG,
     IQ_DEV_VIRTIO_CONSOLE,
+    IQ_DEV_VHOST_USER,
+    IQ_DEV_LSI53C895A,
     IQ_DEV_TYPE_COUNT,
 };
 
@@ -62,6 +71,19 @@ enum iq_con_backend {
     IQ_CON_SOCKET,
 };
 
+/* lsi53c895a: disks per controller (7 targets x 8 LUNs are addressable). */
+#define IQ_DAEMON_LSI_MAX_DISKS 16u
+
+/* One disk of an lsi53c895a: disk=PATH|null:SIZE[,ro][,target=N][,lun=L]. */
+struct iq_lsi_disk_spec {
+    char *path; /* malloc'ed; NULL for the null backend */
+    bool null_backend;
+    uint64_t null_size;
+    bool readonly;
+    uint8_t target; /* 0..6 */
+    uint8_t lun; /* 0..7 */
+};
+
 struct iq_dev_spec {
     enum iq_dev_type type;
     uint64_t base;
@@ -78,6 +100,16 @@ struct iq_dev_spec {
     /* virtio-console */
     enum iq_con_backend con_backend;
     char *con_path; /* malloc'ed; file: or socket: path */
+    /* vhost-user */
+    uint32_t vu_device_id; /* virtio device id from type= */
+    char *vu_socket; /* malloc'ed */
+    bool vu_mmap; /* mode=mmap (default shadow) */
+    char vu_tag[37]; /* virtio-fs tag (at most 36 bytes) */
+    uint64_t vu_shadow; /* shadow pool bytes; 0: default */
+    /* lsi53c895a (x86 only; no base/irq: a PCI function at pci_sbdf) */
+    uint32_t pci_sbdf; /* seg<<16 | bus<<8 | dev<<3 | fn */
+    unsigned nr_disks;
+    struct iq_lsi_disk_spec disks[IQ_DAEMON_LSI_MAX_DISKS];
 };
 
 struct iq_daemon_config {

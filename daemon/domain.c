@@ -221,58 +221,129 @@ log2_u64(uint64_t v)
     return s;
 }
 
+static void
+dev_env(struct iq_domain *d, struct iq_dev_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    env->domid = (uint16_t)d->cfg->domid;
+    env->arch = d->cfg->arch;
+    env->loop = d->loop;
+    env->mc = d->mc;
+    env->srv = d->srv;
+    iq_ioreq_irq_ops(d->srv, &env->irq_ops, &env->irq_opaque);
+    d->irq_ops = env->irq_ops;
+    d->irq_opaque = env->irq_opaque;
+}
+
+/* Create configured device `i` and claim its window. */
+static int
+create_one(struct iq_domain *d, const struct iq_dev_env *env, unsigned i,
+           char *err, size_t err_len)
+{
+    const struct iq_dev_spec *spec = &d->cfg->devs[i];
+    const struct iq_dev_class *cls = iq_daemon_registry_find(spec->type);
+    struct iq_daemon_dev *dev = &d->devs[i];
+    char sub[IQ_DAEMON_ERR_LEN];
+    unsigned same_type = 0;
+    int rc;
+
+    if (cls == NULL) {
+        seterr(err, err_len, "device %u: no constructor for %s", i,
+               iq_dev_type_name(spec->type));
+        return -EINVAL;
+    }
+    /* Names count per type: blk0, blk1, rng0, ... */
+    for (unsigned j = 0; j < i; j++) {
+        same_type += d->cfg->devs[j].type == spec->type;
+    }
+    dev->cls = cls;
+    snprintf(dev->name, sizeof(dev->name), "%s %s%u", d->ctx, cls->short_name,
+             same_type);
+    d->nr_devs = i + 1;
+    sub[0] = '\0';
+    rc = cls->create(env, spec, dev, sub, sizeof(sub));
+    if (rc < 0) {
+        seterr(err, err_len, "%s: %s", dev->name,
+               sub[0] != '\0' ? sub : strerror(-rc));
+        return rc;
+    }
+    if (spec->type == IQ_DEV_LSI53C895A) {
+        /* A PCI function: its create claimed its config space. */
+        return 0;
+    }
+    rc = iq_ioreq_map_region(d->srv, IQ_SPACE_MMIO, spec->base,
+                             IQ_VIRTIO_MMIO_SIZE, iq_virtio_region_ops(),
+                             dev->vdev, &dev->region);
+    if (rc < 0) {
+        seterr(err, err_len, "%s: cannot claim MMIO 0x%llx..0x%llx: %s",
+               dev->name, (unsigned long long)spec->base,
+               (unsigned long long)(spec->base + IQ_VIRTIO_MMIO_SIZE - 1),
+               strerror(-rc));
+        return rc;
+    }
+    IQ_INFO(dev->name, "%s at 0x%llx irq %u", iq_dev_type_name(spec->type),
+            (unsigned long long)spec->base, spec->irq);
+    return 0;
+}
+
 static int
 create_devices(struct iq_domain *d, char *err, size_t err_len)
 {
-    const struct iq_daemon_config *cfg = d->cfg;
-    struct iq_dev_env env = {
-        .domid = (uint16_t)cfg->domid,
-        .arch = cfg->arch,
-        .loop = d->loop,
-        .mc = d->mc,
-    };
-    unsigned per_type[IQ_DEV_TYPE_COUNT] = {0};
+    struct iq_dev_env env;
     int rc;
 
-    iq_ioreq_irq_ops(d->srv, &env.irq_ops, &env.irq_opaque);
-    d->irq_ops = env.irq_ops;
-    d->irq_opaque = env.irq_opaque;
-    for (unsigned i = 0; i < cfg->nr_devs; i++) {
-        const struct iq_dev_spec *spec = &cfg->devs[i];
-        const struct iq_dev_class *cls = iq_daemon_registry_find(spec->type);
-        struct iq_daemon_dev *dev = &d->devs[i];
-        char sub[IQ_DAEMON_ERR_LEN];
-
-        if (cls == NULL) {
-            seterr(err, err_len, "device %u: no constructor for %s", i,
-                   iq_dev_type_name(spec->type));
-            return -EINVAL;
-        }
-        dev->cls = cls;
-        snprintf(dev->name, sizeof(dev->name), "%s %s%u", d->ctx,
-                 cls->short_name, per_type[spec->type]++);
-        d->nr_devs = i + 1;
-        sub[0] = '\0';
-        rc = cls->create(&env, spec, dev, sub, sizeof(sub));
+    dev_env(d, &env);
+    for (unsigned i = 0; i < d->cfg->nr_devs; i++) {
+        rc = create_one(d, &env, i, err, err_len);
         if (rc < 0) {
-            seterr(err, err_len, "%s: %s", dev->name,
-                   sub[0] != '\0' ? sub : strerror(-rc));
             return rc;
         }
-        rc = iq_ioreq_map_region(d->srv, IQ_SPACE_MMIO, spec->base,
-                                 IQ_VIRTIO_MMIO_SIZE, iq_virtio_region_ops(),
-                                 dev->vdev, &dev->region);
-        if (rc < 0) {
-            seterr(err, err_len, "%s: cannot claim MMIO 0x%llx..0x%llx: %s",
-                   dev->name, (unsigned long long)spec->base,
-                   (unsigned long long)(spec->base + IQ_VIRTIO_MMIO_SIZE - 1),
-                   strerror(-rc));
-            return rc;
-        }
-        IQ_INFO(dev->name, "%s at 0x%llx irq %u", iq_dev_type_name(spec->type),
-                (unsigned long long)spec->base, spec->irq);
     }
     return 0;
+}
+
+int
+iq_domain_add_device(struct iq_domain *d, unsigned i, char *err, size_t err_len)
+{
+    struct iq_dev_env env;
+
+    if (i != d->nr_devs || i >= d->cfg->nr_devs) {
+        seterr(err, err_len, "device %u: out of order", i);
+        return -EINVAL;
+    }
+    dev_env(d, &env);
+    return create_one(d, &env, i, err, err_len);
+}
+
+void
+iq_domain_close_device(struct iq_domain *d, unsigned i)
+{
+    struct iq_daemon_dev *dev;
+
+    if (i >= d->nr_devs) {
+        return;
+    }
+    dev = &d->devs[i];
+    if (dev->region != NULL) {
+        iq_ioreq_unmap_region(d->srv, dev->region);
+        dev->region = NULL;
+    }
+    if (dev->cls != NULL) {
+        dev->cls->destroy(dev);
+        dev->cls = NULL;
+    }
+}
+
+struct iq_loop *
+iq_domain_loop(struct iq_domain *d)
+{
+    return d->loop;
+}
+
+void
+iq_domain_stop(struct iq_domain *d)
+{
+    iq_loop_stop(d->loop);
 }
 
 int

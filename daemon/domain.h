@@ -29,6 +29,17 @@ IQ_MUST_CHECK int iq_domain_create(const struct iq_daemon_config *cfg,
 int iq_domain_run(struct iq_domain *d);
 /* Log mapcache and ioreq statistics at `level`. */
 void iq_domain_log_stats(const struct iq_domain *d, int level);
+/*
+ * Create device `i` of the configuration (appended after create; `i` must
+ * equal the number of devices so far) and claim its MMIO window.
+ */
+IQ_MUST_CHECK int iq_domain_add_device(struct iq_domain *d, unsigned i,
+                                       char *err, size_t err_len);
+/* Unclaim device `i`'s window and destroy it (drains its I/O). */
+void iq_domain_close_device(struct iq_domain *d, unsigned i);
+struct iq_loop *iq_domain_loop(struct iq_domain *d);
+/* Make iq_domain_run return 0. */
+void iq_domain_stop(struct iq_domain *d);
 /* Tear down in reverse order. Accepts NULL and partial state. */
 void iq_domain_destroy(struct iq_domain *d);
 

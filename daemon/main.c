@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "domain.h"
+#include "xenstore-backend.h"
 #include "ioreqd/err.h"
 #include "ioreqd/log.h"
 
@@ -88,8 +89,235 @@ write_pidfile(const char *path)
     return rc;
 }
 
-int
-main(int argc, char **argv)
+/* ---- xenstore mode (--xenstore, or --domid without any device) -------- */
+
+struct xs_glue {
+    struct iq_daemon_config *cfg;
+    struct iq_domain *d;
+    int map[IQ_XS_MAX_DEVS]; /* backend index -> config device index */
+};
+
+/* "virtio-blk,base=...,irq=...,file=...[,ro]" for one discovered disk. */
+static int
+xs_dev_spec(const struct iq_xs_dev *dev, char *buf, size_t len)
+{
+    int n;
+
+    if (dev->layout != IQ_XS_VIRTIO_DISK || dev->params == NULL ||
+        strchr(dev->params, ',') != NULL) {
+        return -EOPNOTSUPP;
+    }
+    n = snprintf(buf, len, "virtio-blk,base=0x%llx,irq=%u,file=%s%s",
+                 (unsigned long long)dev->base, dev->irq, dev->params,
+                 dev->readonly ? ",ro" : "");
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int
+xs_on_add(void *opaque, unsigned idx, const struct iq_xs_dev *dev)
+{
+    struct xs_glue *g = opaque;
+    char spec[IQ_XS_PARAMS_MAX + 96];
+    char err[IQ_DAEMON_ERR_LEN] = "";
+    unsigned i = g->cfg->nr_devs;
+    int rc;
+
+    if (idx >= IQ_XS_MAX_DEVS) {
+        return -E2BIG;
+    }
+    rc = xs_dev_spec(dev, spec, sizeof(spec));
+    if (rc == 0) {
+        rc = iq_daemon_config_add_device(g->cfg, spec, err, sizeof(err));
+    }
+    if (rc == 0) {
+        rc = iq_domain_add_device(g->d, i, err, sizeof(err));
+    }
+    if (rc < 0) {
+        IQ_ERR(NULL, "%s: %s", dev->path, err[0] != '\0' ? err : strerror(-rc));
+        return rc;
+    }
+    g->map[idx] = (int)i;
+    return 0;
+}
+
+static void
+xs_on_close(void *opaque, unsigned idx)
+{
+    struct xs_glue *g = opaque;
+
+    if (idx < IQ_XS_MAX_DEVS && g->map[idx] >= 0) {
+        iq_domain_close_device(g->d, (unsigned)g->map[idx]);
+    }
+}
+
+static void
+xs_on_gone(void *opaque)
+{
+    struct xs_glue *g = opaque;
+
+    iq_domain_stop(g->d);
+}
+
+static const struct iq_xs_backend_ops xs_glue_ops = {
+    .add = xs_on_add,
+    .close = xs_on_close,
+    .gone = xs_on_gone,
+};
+
+/* The value of --domid in argv, or -1. */
+static long
+argv_domid(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+
+        if (strcmp(argv[i], "--domid") == 0 && i + 1 < argc) {
+            v = argv[i + 1];
+        } else if (strncmp(argv[i], "--domid=", 8) == 0) {
+            v = argv[i] + 8;
+        }
+        if (v != NULL) {
+            char *end;
+            long d = strtol(v, &end, 10);
+
+            return *v != '\0' && *end == '\0' && d > 0 && d < 65535 ? d : -1;
+        }
+    }
+    return -1;
+}
+
+static bool
+argv_has(int argc, char **argv, const char *opt)
+{
+    size_t n = strlen(opt);
+
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], opt, n) == 0 &&
+            (argv[i][n] == '\0' || argv[i][n] == '=')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Discover the domain's disks and rewrite argv: drop --xenstore, append a
+ * --device for each disk. *xargv is malloc'ed (strings too).
+ */
+static int
+xs_discover_args(int argc, char **argv, long domid, struct iq_xs_devs *devs,
+                 int *xargc, char ***xargv)
+{
+    struct iq_xenstore *xs = NULL;
+    char **nv;
+    int rc, n = 0;
+
+    rc = iq_xs_open(&xs);
+    if (rc < 0) {
+        fprintf(stderr, "ioreqd: cannot open xenstore: %s\n", strerror(-rc));
+        return rc;
+    }
+    rc = iq_xs_discover(xs, (uint16_t)domid, devs);
+    iq_xs_close(xs);
+    if (rc < 0) {
+        fprintf(stderr,
+                "ioreqd: no device given and no usable virtio disk for "
+                "domain %ld in xenstore: %s\nTry 'ioreqd --help' for more "
+                "information.\n",
+                domid, strerror(-rc));
+        return rc;
+    }
+    nv = calloc((size_t)argc + 2u * devs->n + 1u, sizeof(*nv));
+    if (nv == NULL) {
+        return -ENOMEM;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--xenstore") != 0) {
+            nv[n++] = strdup(argv[i]);
+        }
+    }
+    for (unsigned i = 0; i < devs->n; i++) {
+        char spec[IQ_XS_PARAMS_MAX + 96];
+
+        rc = xs_dev_spec(&devs->dev[i], spec, sizeof(spec));
+        if (rc < 0) {
+            fprintf(stderr, "ioreqd: %s: unsupported disk\n",
+                    devs->dev[i].path);
+            break;
+        }
+        nv[n++] = strdup("--device");
+        nv[n++] = strdup(spec);
+    }
+    *xargc = n;
+    *xargv = nv;
+    for (int i = 0; i < n; i++) {
+        if (nv[i] == NULL) {
+            rc = -ENOMEM;
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static void
+free_argv(int argc, char **argv)
+{
+    if (argv == NULL) {
+        return;
+    }
+    for (int i = 0; i < argc; i++) {
+        free(argv[i]);
+    }
+    free(argv);
+}
+
+/* ioreqd --launcher [--ioreqd-path P] [--log-level L] [-- ARGS...] */
+static int
+launcher_main(int argc, char **argv)
+{
+    struct iq_xs_launcher_config lc = {.ioreqd_path = NULL};
+    char self[4096];
+    int level = IQ_LOG_NOTICE;
+    int i;
+
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--ioreqd-path") == 0 && i + 1 < argc) {
+            lc.ioreqd_path = argv[++i];
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            level = iq_log_parse_level(argv[++i]);
+            if (level < 0) {
+                fprintf(stderr, "ioreqd: bad --log-level\n");
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        } else {
+            fprintf(stderr, "ioreqd: --launcher: unknown option %s\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i < argc) {
+        lc.extra_args = &argv[i];
+        lc.nr_extra = (unsigned)(argc - i);
+    }
+    if (lc.ioreqd_path == NULL) {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        if (n <= 0) {
+            fprintf(stderr, "ioreqd: cannot find my own path\n");
+            return 1;
+        }
+        self[n] = '\0';
+        lc.ioreqd_path = self;
+    }
+    iq_log_open("ioreqd-launcher", level, false);
+    return iq_xs_launcher_run(&lc) < 0 ? 1 : 0;
+}
+
+static int
+ioreqd_main(int argc, char **argv, struct iq_xs_devs *devs,
+            struct xs_glue *glue, struct iq_xs_backend **be,
+            struct iq_xenstore **xs)
 {
     struct iq_daemon_config *cfg = malloc(sizeof(*cfg));
     enum iq_daemon_action action = IQ_DAEMON_RUN;
@@ -146,6 +374,32 @@ main(int argc, char **argv)
         }
         have_pidfile = true;
     }
+    if (devs != NULL) {
+        /*
+         * xentoolcore_restrict_all closed the xenstore handles opened
+         * before it: watch with a fresh one. Everything is registered:
+         * tell libxl (state 2, then 4).
+         */
+        glue->cfg = cfg;
+        glue->d = d;
+        for (unsigned i = 0; i < IQ_XS_MAX_DEVS; i++) {
+            glue->map[i] = i < devs->n ? (int)i : -1;
+        }
+        rc = iq_xs_open(xs);
+        if (rc < 0) {
+            IQ_ERR(NULL, "cannot open xenstore: %s", strerror(-rc));
+            goto out;
+        }
+        rc = iq_xs_backend_create(iq_domain_loop(d), *xs, (uint16_t)cfg->domid,
+                                  devs, &xs_glue_ops, glue, be);
+        if (rc == 0) {
+            rc = iq_xs_backend_connect(*be);
+        }
+        if (rc < 0) {
+            IQ_ERR(NULL, "xenstore handshake failed: %s", strerror(-rc));
+            goto out;
+        }
+    }
     status = iq_domain_run(d);
     iq_domain_log_stats(d, IQ_LOG_INFO);
 out:
@@ -156,4 +410,44 @@ out:
     iq_daemon_config_fini(cfg);
     free(cfg);
     return status;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct iq_xs_devs devs = {.n = 0};
+    struct xs_glue glue = {.cfg = NULL};
+    struct iq_xs_backend *be = NULL;
+    struct iq_xenstore *xs = NULL;
+    char **xargv = NULL;
+    int xargc = 0;
+    long domid;
+    int rc;
+
+    if (argc >= 2 && strcmp(argv[1], "--launcher") == 0) {
+        return launcher_main(argc, argv);
+    }
+    domid = argv_domid(argc, argv);
+    if (argv_has(argc, argv, "--xenstore") ||
+        (domid > 0 && !argv_has(argc, argv, "--device") &&
+         !argv_has(argc, argv, "--config"))) {
+        if (domid <= 0) {
+            fprintf(stderr, "ioreqd: --xenstore needs --domid\n");
+            return EXIT_USAGE;
+        }
+        rc = xs_discover_args(argc, argv, domid, &devs, &xargc, &xargv);
+        if (rc < 0) {
+            free_argv(xargc, xargv);
+            iq_xs_devs_fini(&devs);
+            return EXIT_USAGE;
+        }
+        argc = xargc;
+        argv = xargv;
+    }
+    rc = ioreqd_main(argc, argv, xargv != NULL ? &devs : NULL, &glue, &be, &xs);
+    iq_xs_backend_destroy(be);
+    iq_xs_close(xs);
+    iq_xs_devs_fini(&devs);
+    free_argv(xargc, xargv);
+    return rc;
 }

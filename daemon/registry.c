@@ -5,10 +5,15 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ioreqd/log.h"
+#include "ioreqd/lsi.h"
+#include "ioreqd/pci.h"
+#include "ioreqd/scsi.h"
 #include "ioreqd/storage.h"
+#include "ioreqd/vhost-bridge.h"
 #include "ioreqd/virtio-blk.h"
 #include "ioreqd/virtio-devices.h"
 #include "registry.h"
@@ -174,10 +179,261 @@ con_destroy(struct iq_daemon_dev *d)
     d->vdev = NULL;
 }
 
+/* ---- vhost-user bridge -----------------------------------------------------
+ */
+
+/* Arm RAM0 can hold at most 3 GiB; describe all of it on real Xen. */
+#define VU_XEN_RAM_DEFAULT (3ull << 30)
+
+static int
+vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
+          struct iq_daemon_dev *d, char *err, size_t err_len)
+{
+    struct iq_vhost_bridge_config bc;
+    struct iq_vhost_bridge *b = NULL;
+    struct iq_vhost_mem mem;
+    bool xen_mem = false;
+    int rc;
+
+    memset(&bc, 0, sizeof(bc));
+    memset(&mem, 0, sizeof(mem));
+    if (spec->vu_mmap) {
+        /*
+         * The fake Xen (tests) holds the guest RAM memfd; on real Xen the
+         * daemon gets XEN_MMAP foreign regions instead.
+         */
+        rc = iq_vhost_mem_fake_xen(env->arch, &mem);
+        if (rc == -ENOENT) {
+            rc = iq_vhost_mem_xen(env->domid, env->arch, VU_XEN_RAM_DEFAULT,
+                                  &mem);
+            xen_mem = rc == 0;
+        }
+        if (rc < 0) {
+            snprintf(err, err_len, "mode=mmap: no guest memory to share: %s",
+                     strerror(-rc));
+            return rc;
+        }
+        bc.mem = &mem;
+    }
+    bc.name = d->name;
+    bc.socket_path = spec->vu_socket;
+    bc.device_id = spec->vu_device_id;
+    bc.mode = spec->vu_mmap ? IQ_VHOST_MMAP : IQ_VHOST_SHADOW;
+    bc.queues = spec->queues;
+    bc.shadow_bytes = spec->vu_shadow;
+    bc.fs_tag = spec->vu_tag[0] != '\0' ? spec->vu_tag : NULL;
+    bc.irq = spec->irq;
+    bc.base = spec->base;
+    /* No privcmd ioeventfd/irqfd offload from the ioreq layer yet. */
+    bc.offload = NULL;
+    bc.mc = env->mc;
+    bc.loop = env->loop;
+    bc.irq_ops = env->irq_ops;
+    bc.irq_opaque = env->irq_opaque;
+    bc.arch = env->arch;
+    rc = iq_vhost_bridge_create(&bc, &b, err, err_len);
+    if (xen_mem) {
+        iq_vhost_mem_close(&mem); /* the bridge holds its own copies */
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    d->obj = b;
+    d->vdev = iq_vhost_bridge_dev(b);
+    return 0;
+}
+
+static void
+vu_destroy(struct iq_daemon_dev *d)
+{
+    iq_vhost_bridge_destroy(d->obj);
+    d->obj = NULL;
+    d->vdev = NULL;
+}
+
+/* ---- lsi53c895a -------------------------------------------------------------
+ */
+
+/* Everything one LSI controller owns in the daemon. */
+struct lsi_host {
+    char name[24];
+    struct iq_ioreq_server *srv;
+    const struct iq_irq_ops *irq_ops;
+    void *irq_opaque;
+    uint32_t sbdf;
+    struct iq_lsi *lsi;
+    struct iq_region *cfg_region;
+    struct iq_region *bar_region[IQ_PCI_NR_BARS];
+    struct iq_scsi_target *targets[IQ_LSI_MAX_TARGETS];
+    struct iq_storage *sto[IQ_DAEMON_LSI_MAX_DISKS];
+    struct iq_ratelimit rl;
+};
+
+static int
+lsi_host_map(void *host, unsigned bar, enum iq_space space, uint64_t addr,
+             uint64_t size, const struct iq_region_ops *ops, void *opaque)
+{
+    struct lsi_host *h = host;
+
+    if (bar >= IQ_PCI_NR_BARS || h->bar_region[bar] != NULL) {
+        return -EINVAL;
+    }
+    return iq_ioreq_map_region(h->srv, space, addr, size, ops, opaque,
+                               &h->bar_region[bar]);
+}
+
+static void
+lsi_host_unmap(void *host, unsigned bar)
+{
+    struct lsi_host *h = host;
+
+    if (bar < IQ_PCI_NR_BARS) {
+        iq_ioreq_unmap_region(h->srv, h->bar_region[bar]);
+        h->bar_region[bar] = NULL;
+    }
+}
+
+static int
+lsi_host_intx(void *host, unsigned pin, unsigned level)
+{
+    struct lsi_host *h = host;
+    int rc;
+
+    /* INTx only: never set_isa_irq_level for a PCI function. */
+    if (h->irq_ops == NULL || h->irq_ops->pci_intx == NULL) {
+        return -EOPNOTSUPP;
+    }
+    rc = h->irq_ops->pci_intx(h->irq_opaque, h->sbdf, pin, level);
+    if (rc < 0) {
+        iq_log_guest(&h->rl, h->name, "INTx level %u failed: %s", level,
+                     strerror(-rc));
+    }
+    return rc;
+}
+
+static const struct iq_pci_host_ops lsi_pci_host_ops = {
+    .map = lsi_host_map,
+    .unmap = lsi_host_unmap,
+    .intx = lsi_host_intx,
+};
+
+static void
+lsi_destroy(struct iq_daemon_dev *d)
+{
+    struct lsi_host *h = d->obj;
+
+    if (h == NULL) {
+        return;
+    }
+    iq_ioreq_unmap_region(h->srv, h->cfg_region);
+    h->cfg_region = NULL;
+    /* Unmaps the BARs (through lsi_host_unmap) and drains commands. */
+    iq_lsi_destroy(h->lsi);
+    for (unsigned i = 0; i < IQ_LSI_MAX_TARGETS; i++) {
+        iq_scsi_target_destroy(h->targets[i]);
+    }
+    for (unsigned i = 0; i < IQ_DAEMON_LSI_MAX_DISKS; i++) {
+        iq_storage_destroy(h->sto[i]);
+    }
+    free(h);
+    d->obj = NULL;
+}
+
+static int
+lsi_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
+           struct iq_daemon_dev *d, char *err, size_t err_len)
+{
+    struct iq_lsi_config lc;
+    struct lsi_host *h;
+    int rc;
+
+    if (env->arch != IQ_ARCH_X86 || env->srv == NULL) {
+        snprintf(err, err_len, "lsi53c895a needs an x86 guest");
+        return -EINVAL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    d->obj = h;
+    snprintf(h->name, sizeof(h->name), "%s", d->name);
+    h->srv = env->srv;
+    h->irq_ops = env->irq_ops;
+    h->irq_opaque = env->irq_opaque;
+    h->sbdf = spec->pci_sbdf;
+    for (unsigned i = 0; i < spec->nr_disks; i++) {
+        const struct iq_lsi_disk_spec *ds = &spec->disks[i];
+        struct iq_storage_opts so = {.readonly = ds->readonly};
+        struct iq_scsi_lun_config lcfg = {.readonly = ds->readonly};
+        char tname[40];
+
+        if (ds->null_backend) {
+            rc =
+                iq_storage_open_null(env->loop, ds->null_size, &so, &h->sto[i]);
+        } else {
+            rc = iq_storage_open_file(env->loop, ds->path, &so, &h->sto[i]);
+        }
+        if (rc < 0) {
+            snprintf(err, err_len, "cannot open %s: %s",
+                     ds->null_backend ? "null disk" : ds->path, strerror(-rc));
+            return rc;
+        }
+        if (h->targets[ds->target] == NULL) {
+            snprintf(tname, sizeof(tname), "%s t%u", d->name, ds->target);
+            rc = iq_scsi_target_create(tname, env->loop,
+                                       &h->targets[ds->target]);
+            if (rc < 0) {
+                snprintf(err, err_len, "cannot create SCSI target %u: %s",
+                         ds->target, strerror(-rc));
+                return rc;
+            }
+        }
+        lcfg.storage = h->sto[i];
+        rc = iq_scsi_target_add_lun(h->targets[ds->target], ds->lun, &lcfg);
+        if (rc < 0) {
+            snprintf(err, err_len, "cannot add target %u lun %u: %s",
+                     ds->target, ds->lun, strerror(-rc));
+            return rc;
+        }
+        IQ_INFO(d->name, "target %u lun %u: %s, %llu bytes%s", ds->target,
+                ds->lun, ds->null_backend ? "null" : ds->path,
+                (unsigned long long)iq_storage_size(h->sto[i]),
+                ds->readonly ? ", read-only" : "");
+    }
+    memset(&lc, 0, sizeof(lc));
+    lc.name = d->name;
+    lc.loop = env->loop;
+    lc.mc = env->mc;
+    memcpy(lc.targets, h->targets, sizeof(lc.targets));
+    lc.host = &lsi_pci_host_ops;
+    lc.host_opaque = h;
+    rc = iq_lsi_create(&lc, &h->lsi);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot create lsi53c895a: %s", strerror(-rc));
+        return rc;
+    }
+    rc = iq_ioreq_map_region(env->srv, IQ_SPACE_PCI, spec->pci_sbdf,
+                             IQ_PCI_CFG_SIZE, iq_pci_region_ops(),
+                             iq_lsi_pci(h->lsi), &h->cfg_region);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot claim PCI %04x:%02x:%02x.%x: %s",
+                 spec->pci_sbdf >> 16, (spec->pci_sbdf >> 8) & 0xffu,
+                 (spec->pci_sbdf >> 3) & 0x1fu, spec->pci_sbdf & 7u,
+                 strerror(-rc));
+        return rc;
+    }
+    IQ_INFO(d->name, "lsi53c895a at PCI %04x:%02x:%02x.%x, %u disk(s)",
+            spec->pci_sbdf >> 16, (spec->pci_sbdf >> 8) & 0xffu,
+            (spec->pci_sbdf >> 3) & 0x1fu, spec->pci_sbdf & 7u, spec->nr_disks);
+    return 0;
+}
+
 static const struct iq_dev_class registry[] = {
     {IQ_DEV_VIRTIO_BLK, "blk", blk_create, blk_destroy},
     {IQ_DEV_VIRTIO_RNG, "rng", rng_create, rng_destroy},
     {IQ_DEV_VIRTIO_CONSOLE, "con", con_create, con_destroy},
+    {IQ_DEV_VHOST_USER, "vu", vu_create, vu_destroy},
+    {IQ_DEV_LSI53C895A, "lsi", lsi_create, lsi_destroy},
 };
 
 const struct iq_dev_class *

@@ -24,6 +24,12 @@ struct iq_dev_env {
     struct iq_mc *mc;
     const struct iq_irq_ops *irq_ops;
     void *irq_opaque;
+    /*
+     * For devices that claim their own regions (PCI functions map their
+     * config space and BARs); virtio-mmio devices leave this alone and the
+     * domain maps their window from d->vdev.
+     */
+    struct iq_ioreq_server *srv;
 };
 
 /* One device instance as the domain holds it. */

@@ -123,7 +123,7 @@ hx_init_arch(struct hx *h, bool x86, unsigned vcpus, uint8_t *ref,
     iq_sim_config_default(&sc, x86 ? IQ_SIM_X86 : IQ_SIM_ARM);
     sc.nr_vcpus = vcpus;
     sc.ram0_size = RAM0_SIZE;
-    sc.timeout_ms = 5000;
+    sc.timeout_ms = 30000; /* generous: the machine may be loaded */
     assert_int_equal(iq_sim_create(&sc, &h->sim), 0);
     if (x86) {
         /* x86 RAM0 starts at 0; stay above the legacy hole. */

@@ -705,7 +705,7 @@ iq_vq_get_used(struct iq_vq *vq, void **cookie, uint32_t *len)
     vq->chain_len[id] = 0;
     vq->cookie[id] = NULL;
     vq->last_used++;
-    if (vq->event_idx) {
+    if (vq->event_idx && !vq->cb_disabled) {
         /* Ask for an interrupt at the very next used entry. */
         __atomic_store_n(avail_u16(vq, 2u + vq->size), vq->last_used,
                          __ATOMIC_RELEASE);
@@ -742,6 +742,67 @@ iq_vm_ack_irq(struct iq_vm_dev *dev, unsigned vcpu, uint32_t *isr)
     int rc = reg_read(dev, vcpu, IQ_VM_INTERRUPT_STATUS, 4, &v);
 
     if (rc == 0 && v != 0) {
+        rc = reg_write(dev, vcpu, IQ_VM_INTERRUPT_ACK, 4, v);
+    }
+    if (isr != NULL) {
+        *isr = (uint32_t)v;
+    }
+    return rc;
+}
+
+void
+iq_vq_disable_cb(struct iq_vq *vq)
+{
+    pthread_mutex_lock(&vq->lock);
+    vq->cb_disabled = true;
+    if (!vq->event_idx) {
+        __atomic_store_n(avail_u16(vq, 0), VQ_AVAIL_F_NO_INTERRUPT,
+                         __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&vq->lock);
+}
+
+bool
+iq_vq_enable_cb(struct iq_vq *vq)
+{
+    uint16_t used_idx;
+    bool empty;
+
+    pthread_mutex_lock(&vq->lock);
+    vq->cb_disabled = false;
+    if (vq->event_idx) {
+        __atomic_store_n(avail_u16(vq, 2u + vq->size), vq->last_used,
+                         __ATOMIC_RELEASE);
+    } else {
+        __atomic_store_n(avail_u16(vq, 0), 0, __ATOMIC_RELEASE);
+    }
+    /* The event store before the used index load (virtio 2.7.10). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    used_idx = __atomic_load_n(used_u16(vq, 2), __ATOMIC_ACQUIRE);
+    empty = used_idx == vq->last_used;
+    pthread_mutex_unlock(&vq->lock);
+    return empty;
+}
+
+int
+iq_vm_take_irq(struct iq_vm_dev *dev, unsigned vcpu, uint64_t *seen,
+               unsigned timeout_ms, uint32_t *isr)
+{
+    uint64_t v = 0;
+    int rc;
+
+    if (iq_sim_irq_edges(dev->sim, dev->irq) <= *seen) {
+        if (timeout_ms == 0) {
+            return -EAGAIN;
+        }
+        rc = iq_sim_irq_wait(dev->sim, dev->irq, *seen, timeout_ms);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    *seen = iq_sim_irq_edges(dev->sim, dev->irq);
+    rc = reg_read(dev, vcpu, IQ_VM_INTERRUPT_STATUS, 4, &v);
+    if (rc == 0) {
         rc = reg_write(dev, vcpu, IQ_VM_INTERRUPT_ACK, 4, v);
     }
     if (isr != NULL) {

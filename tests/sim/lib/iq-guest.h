@@ -129,6 +129,7 @@ struct iq_vq {
     void **cookie;
     uint64_t kicks; /* QueueNotify writes issued */
     uint64_t irq_seen; /* interrupt edges already consumed */
+    bool cb_disabled; /* iq_vq_disable_cb: used_event left alone */
 };
 
 struct iq_vm_dev {
@@ -231,6 +232,36 @@ int iq_vq_publish_raw(struct iq_vq *vq, uint16_t head, bool kick);
 
 /* Read InterruptStatus and ACK what was set; *isr receives it (may be NULL). */
 int iq_vm_ack_irq(struct iq_vm_dev *dev, unsigned vcpu, uint32_t *isr);
+
+/*
+ * Interrupt-driven completion as Linux does it (virtio_blk's done handler
+ * around virtqueue_disable_cb / get_buf / enable_cb). iq_vq_wait_used polls
+ * first and so never takes the interrupts whose used entries it found by
+ * polling; these helpers let a driver model every interrupt instead.
+ *
+ * iq_vq_disable_cb: while reaping, ask for no interrupt. With EVENT_IDX
+ * used_event is no longer moved by iq_vq_get_used (the device has already
+ * signalled past it); without, avail->flags gets NO_INTERRUPT.
+ * iq_vq_enable_cb: publish used_event = last used (or clear the flag), then
+ * look at the used ring again: true if it is empty (an interrupt will come
+ * for the next entry), false if entries arrived meanwhile (reap them, and
+ * call it again).
+ */
+void iq_vq_disable_cb(struct iq_vq *vq);
+bool iq_vq_enable_cb(struct iq_vq *vq);
+
+/*
+ * Take one interrupt of `dev`'s line on `vcpu` as the Linux virtio-mmio
+ * handler does: wait up to `timeout_ms` until the line has an edge newer
+ * than *seen (edges that arrive while the previous handler ran coalesce into
+ * one pending interrupt, as on a GIC), set *seen to the current edge count,
+ * read InterruptStatus and write that value to InterruptACK (always: two
+ * ioreqs per interrupt). timeout_ms 0 only looks. Returns 0 with *isr set
+ * (may be NULL), -EAGAIN when timeout_ms is 0 and nothing is pending,
+ * -ETIMEDOUT, or -errno from the accesses.
+ */
+int iq_vm_take_irq(struct iq_vm_dev *dev, unsigned vcpu, uint64_t *seen,
+                   unsigned timeout_ms, uint32_t *isr);
 
 /* ---- virtio-blk ------------------------------------------------------------
  */

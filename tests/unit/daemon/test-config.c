@@ -519,6 +519,193 @@ test_args_config_file(void **state)
     unlink(path);
 }
 
+static void
+test_device_lsi(void **state)
+{
+    struct iq_daemon_config cfg;
+    struct iq_dev_spec d;
+    ERRBUF;
+
+    (void)state;
+    assert_int_equal(
+        iq_daemon_parse_device("lsi53c895a,bdf=00:05.0,disk=/a.img,ro,"
+                               "disk=null:1M,lun=3,disk=/c.img,target=6",
+                               IQ_ARCH_X86, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.type, IQ_DEV_LSI53C895A);
+    assert_int_equal(d.pci_sbdf, 0x28);
+    assert_int_equal(d.nr_disks, 3);
+    assert_string_equal(d.disks[0].path, "/a.img");
+    assert_true(d.disks[0].readonly);
+    assert_int_equal(d.disks[0].target, 0);
+    assert_true(d.disks[1].null_backend);
+    assert_int_equal(d.disks[1].null_size, 1u << 20);
+    assert_false(d.disks[1].readonly);
+    assert_int_equal(d.disks[1].target, 1);
+    assert_int_equal(d.disks[1].lun, 3);
+    assert_int_equal(d.disks[2].target, 6);
+    assert_int_equal(d.disks[2].lun, 0);
+    iq_dev_spec_fini(&d);
+    assert_int_equal(d.nr_disks, 0);
+    /* Segment and function. */
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=0001:02:1f.7,"
+                                            "disk=/a",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     0);
+    assert_int_equal(d.pci_sbdf, 0x102ffu);
+    iq_dev_spec_fini(&d);
+    /* Errors. */
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:05.0,"
+                                            "disk=/a",
+                                            IQ_ARCH_ARM, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "x86 guests only");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,disk=/a",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "missing bdf=");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:05.0",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "missing disk=");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:20.0,"
+                                            "disk=/a",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "bad bdf");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:05.0,"
+                                            "target=1,disk=/a",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "follow a disk=");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:05.0,"
+                                            "disk=/a,target=7",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "bad target");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:05.0,"
+                                            "disk=/a,disk=/b,target=0",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "target 0 lun 0 given twice");
+    assert_int_equal(iq_daemon_parse_device("lsi53c895a,bdf=00:05.0,"
+                                            "disk=/a,base=0x1000",
+                                            IQ_ARCH_X86, &d, err,
+                                            sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "unknown key 'base'");
+
+    /* Validation: x86 only; no MMIO/IRQ clash with virtio devices. */
+    iq_daemon_config_init(&cfg);
+    cfg.domid = 4;
+    cfg.arch = IQ_ARCH_X86;
+    add_ok(&cfg, "lsi53c895a,bdf=00:05.0,disk=/a");
+    add_ok(&cfg, "virtio-rng,base=0x0,irq=5");
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)), 0);
+    add_ok(&cfg, "lsi53c895a,bdf=0:5.0,disk=/b");
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "PCI address already used by device 0");
+    cfg.nr_devs--;
+    iq_dev_spec_fini(&cfg.devs[cfg.nr_devs]);
+    cfg.arch = IQ_ARCH_ARM;
+    assert_int_equal(iq_daemon_config_validate(&cfg, err, sizeof(err)),
+                     -EINVAL);
+    assert_err_has(err, "x86 guests only");
+    iq_daemon_config_fini(&cfg);
+}
+
+static void
+test_device_vhost_user(void **state)
+{
+    static const struct bad_case bad[] = {
+        {"vhost-user,base=0x2000000,irq=33,socket=/s", IQ_ARCH_ARM,
+         "missing type="},
+        {"vhost-user,base=0x2000000,irq=33,type=blk", IQ_ARCH_ARM,
+         "missing socket="},
+        {"vhost-user,base=0x2000000,irq=33,type=disk,socket=/s", IQ_ARCH_ARM,
+         "bad type 'disk'"},
+        {"vhost-user,base=0x2000000,irq=33,type=256,socket=/s", IQ_ARCH_ARM,
+         "bad type '256'"},
+        {"vhost-user,base=0x2000000,irq=33,type=blk,socket=/s,mode=copy",
+         IQ_ARCH_ARM, "bad mode 'copy'"},
+        {"vhost-user,base=0x2000000,irq=33,type=fs,socket=/s,"
+         "tag=0123456789012345678901234567890123456",
+         IQ_ARCH_ARM, "tag longer than 36 bytes"},
+        {"vhost-user,base=0x2000000,irq=33,type=blk,socket=/s,shadow=1K",
+         IQ_ARCH_ARM, "bad shadow size"},
+        {"vhost-user,base=0x2000000,irq=33,type=blk,socket=/s,file=/x",
+         IQ_ARCH_ARM, "unknown key 'file' for vhost-user"},
+    };
+    struct iq_dev_spec d;
+    ERRBUF;
+
+    (void)state;
+    assert_int_equal(
+        iq_daemon_parse_device("vhost-user,base=0x2000000,irq=33,type=blk,"
+                               "socket=/run/qsd.sock,mode=mmap,queues=2",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.type, IQ_DEV_VHOST_USER);
+    assert_int_equal(d.vu_device_id, 2);
+    assert_string_equal(d.vu_socket, "/run/qsd.sock");
+    assert_true(d.vu_mmap);
+    assert_int_equal(d.queues, 2);
+    assert_int_equal(d.vu_shadow, 0);
+    iq_dev_spec_fini(&d);
+    assert_null(d.vu_socket);
+
+    assert_int_equal(
+        iq_daemon_parse_device("vhost-user,base=0x2000200,irq=34,type=fs,"
+                               "socket=/s,tag=share,shadow=8M",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.vu_device_id, 26);
+    assert_false(d.vu_mmap); /* shadow is the default */
+    assert_string_equal(d.vu_tag, "share");
+    assert_int_equal(d.vu_shadow, 8u << 20);
+    iq_dev_spec_fini(&d);
+
+    assert_int_equal(
+        iq_daemon_parse_device("vhost-user,base=0x2000200,irq=34,type=net,"
+                               "socket=/s",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.vu_device_id, 1);
+    iq_dev_spec_fini(&d);
+    assert_int_equal(
+        iq_daemon_parse_device("vhost-user,base=0x2000200,irq=34,type=gpu,"
+                               "socket=/s",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.vu_device_id, 16);
+    iq_dev_spec_fini(&d);
+    assert_int_equal(
+        iq_daemon_parse_device("vhost-user,base=0x2000200,irq=34,type=0x2a,"
+                               "socket=/s,mode=shadow",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.vu_device_id, 42);
+    iq_dev_spec_fini(&d);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (iq_daemon_parse_device(bad[i].spec, bad[i].arch, &d, err,
+                                   sizeof(err)) != -EINVAL) {
+            fail_msg("case %zu '%s' not rejected", i, bad[i].spec);
+        }
+        assert_err_has(err, bad[i].msg);
+        assert_null(d.vu_socket);
+    }
+}
+
 int
 main(void)
 {
@@ -533,6 +720,8 @@ main(void)
         cmocka_unit_test(test_parse_text),
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_args_config_file),
+        cmocka_unit_test(test_device_lsi),
+        cmocka_unit_test(test_device_vhost_user),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
