@@ -21,7 +21,7 @@ SUITES       ?= unit sim fuzz style
 
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libxen-dev \
 	libcmocka-dev liburing-dev clang lld llvm libclang-rt-14-dev \
-	clang-format
+	clang-format qemu-system-common dpdk-dev
 
 .PHONY: all deps check asan demo bench fuzz e2e clean
 

@@ -1,0 +1,344 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# dom0 side of the end-to-end scenarios. Usage: scenarios.sh a:b:c
+# Scenarios: pattern ext2 smp (one domain, two disks, two vCPUs), destroy,
+# reboot, ro. Prints one "E2E-RESULT: <name> PASS|FAIL [detail]" line per
+# scenario and "E2E-TIME: <name> <seconds>" lines.
+#
+# ioreqd is started by the launcher (dom0 init) as libxl creates each
+# domain's virtio_disk backend nodes. The domU checks its own I/O and prints
+# IQ-GUEST lines on its console; dom0 checks the image files afterwards.
+
+BOOT_TIMEOUT=$(sed -n 's/.*iqboot=\([0-9]*\).*/\1/p' /proc/cmdline)
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
+CON=/var/log/xen/console
+IO=/opt/e2e/iq-e2e-io
+SIG=IOREQD-E2E-SIGNATURE
+MiB=1048576
+BE=/local/domain/0/backend/virtio_disk
+
+up() { cut -d' ' -f1 /proc/uptime; }
+secs() { cut -d. -f1 /proc/uptime; }
+log() { echo "E2E: $*"; }
+result() { # name PASS|FAIL detail
+    echo "E2E-RESULT: $1 $2${3:+ ($3)}"
+}
+
+# The guest console (xenconsoled appends per domain name).
+console() { cat "$CON/guest-$1.log" 2>/dev/null; }
+
+# Deadlines use the clock: under TCG a loop iteration can take long.
+wait_console() { # name pattern seconds
+    local end=$(($(secs) + $3))
+    while [ "$(secs)" -lt $end ]; do
+        grep -q "$2" "$CON/guest-$1.log" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    grep -q "$2" "$CON/guest-$1.log" 2>/dev/null
+}
+
+# "PASS ..." / "FAIL ..." from the guest's "IQ-GUEST: <check> ..." line.
+guest_result() { # name check
+    grep "IQ-GUEST: $2 \(PASS\|FAIL\)" "$CON/guest-$1.log" 2>/dev/null |
+        tail -n 1 | sed "s/.*IQ-GUEST: $2 //; s/\r$//"
+}
+
+wait_gone() { # name seconds
+    local end=$(($(secs) + $2))
+    while xl domid "$1" >/dev/null 2>&1 && [ "$(secs)" -lt $end ]; do
+        sleep 0.5
+    done
+    ! xl domid "$1" >/dev/null 2>&1
+}
+
+ioreqd_pid() { # domid
+    local p c
+    for p in /proc/[0-9]*; do
+        c=$({ tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null)
+        case "$c" in
+        *ioreqd*"--domid $1 "*) echo "${p#/proc/}" ;;
+        esac
+    done
+}
+
+# Everything of domain $1 is gone: daemon, xenstore nodes, the domain
+# itself (a dom0 process still holding a foreign mapping would keep it
+# as a zombie "(null)" domain in `xl list`). Echoes what is left.
+leftovers() { # domid
+    local left="" end=$(($(secs) + 30))
+    while :; do
+        left=""
+        [ -z "$(ioreqd_pid "$1")" ] || left="$left ioreqd-running"
+        xenstore-exists "$BE/$1" 2>/dev/null && left="$left backend-node"
+        xenstore-exists "/local/domain/$1" 2>/dev/null &&
+            left="$left domain-node"
+        [ "$(xl list | wc -l)" = 2 ] || left="$left domain($(xl list |
+            tail -n +3 | awk '{print $1}' | tr '\n' ' '))"
+        [ -z "$left" ] && break
+        [ "$(secs)" -lt $end ] || break
+        sleep 0.5
+    done
+    echo "$left"
+}
+
+daemon_exit() { # domid: the launcher's log line about its child's exit
+    grep "ioreqd for domain $1 " /var/log/ioreqd.log | tail -n 1
+}
+
+mkimg() { # path MiB: zeroed image with the host's signature at offset 0
+    rm -f "$1"
+    dd if=/dev/zero of="$1" bs=1M count="$2" 2>/dev/null
+    printf '%s' "$SIG" | dd of="$1" conv=notrunc 2>/dev/null
+}
+
+mkcfg() { # name test seed vcpus on_reboot disk...
+    local n=$1 t=$2 s=$3 v=$4 r=$5 d sep=""
+    shift 5
+    {
+        echo "name = \"$n\""
+        echo 'kernel = "/domu/Image"'
+        echo 'ramdisk = "/domu/initrd.gz"'
+        echo "extra = \"console=hvc0 rdinit=/init loglevel=4 iqtest=$t" \
+            "iqsig=$SIG iqseed=$s\""
+        echo 'memory = 192'
+        echo "vcpus = $v"
+        echo 'on_poweroff = "destroy"'
+        echo "on_reboot = \"$r\""
+        echo 'on_crash = "destroy"'
+        printf 'disk = [ '
+        for d in "$@"; do
+            printf '%s"%s"' "$sep" "$d"
+            sep=", "
+        done
+        echo ' ]'
+    } > "/etc/xen/$n.cfg"
+}
+
+vdisk() { # vdev target [ro]
+    echo "format=raw, vdev=$1, access=${3:-rw}, specification=virtio, target=$2"
+}
+
+create() { # name -> 0 when xl create succeeded
+    local ct0
+    rm -f "$CON/guest-$1.log"
+    ct0=$(up)
+    if xl create "/etc/xen/$1.cfg" > "/tmp/xl-$1.log" 2>&1; then
+        log "xl create $1 took $ct0 -> $(up) s, domid $(xl domid "$1")"
+        return 0
+    fi
+    log "xl create $1 FAILED ($ct0 -> $(up) s):"
+    cat "/tmp/xl-$1.log"
+    tail -n 20 /var/log/ioreqd.log
+    return 1
+}
+
+show_console() {
+    echo "----- console of $1 -----"
+    console "$1" | tail -n "${2:-40}"
+    echo "----- end -----"
+}
+
+# -- scenarios 1-3: one domain, two disks, two vCPUs --------------------------
+
+s_basic() { # which of pattern ext2 smp were asked for
+    want=$1
+    mkimg /domu/basic-a.img 16
+    mkimg /domu/basic-b.img 32
+    mkcfg iq-basic basic 4242 2 destroy \
+        "$(vdisk xvda /domu/basic-a.img)" "$(vdisk xvdb /domu/basic-b.img)"
+    t0=$(secs)
+    pr="FAIL xl create failed" er="$pr" sr="$pr"
+    if create iq-basic; then
+        dom=$(xl domid iq-basic)
+        if wait_console iq-basic "IQ-GUEST-DONE" "$BOOT_TIMEOUT"; then
+            pr=$(guest_result iq-basic pattern)
+            er=$(guest_result iq-basic ext2)
+            sr=$(guest_result iq-basic smp)
+        else
+            pr="FAIL guest did not finish" er="$pr" sr="$pr"
+        fi
+        show_console iq-basic
+        wait_gone iq-basic 60 || xl destroy iq-basic
+        left=$(leftovers "$dom")
+        [ -z "$left" ] || log "after iq-basic:$left"
+        # dom0 checks the image the guest wrote through ioreqd.
+        case "$pr" in
+        PASS*)
+            if ! $IO verify /domu/basic-a.img 4242 $MiB $((4 * MiB)); then
+                pr="FAIL dom0 sees a different pattern in the image"
+            elif [ "$(head -c ${#SIG} /domu/basic-a.img)" != "$SIG" ]; then
+                pr="FAIL signature overwritten"
+            fi
+            ;;
+        esac
+    fi
+    el=$(($(secs) - t0))
+    for s in pattern ext2 smp; do
+        case ",$want," in *",$s,"*) ;; *) continue ;; esac
+        case $s in
+        pattern) r=$pr ;;
+        ext2) r=$er ;;
+        smp) r=$sr ;;
+        esac
+        [ -n "$r" ] || r="FAIL no guest result"
+        result $s "${r%% *}" "$(echo "$r" | cut -s -d' ' -f2-)"
+        echo "E2E-TIME: $s $el"
+    done
+    rm -f /domu/basic-a.img /domu/basic-b.img
+}
+
+# -- scenario 4: xl destroy during I/O, then a new domain ----------------------
+
+s_destroy() {
+    t0=$(secs)
+    mkimg /domu/destroy.img 16
+    mkcfg iq-destroy loop 77 1 destroy "$(vdisk xvda /domu/destroy.img)"
+    r=""
+    if ! create iq-destroy; then
+        r="FAIL xl create failed"
+    else
+        dom=$(xl domid iq-destroy)
+        pid=$(ioreqd_pid "$dom")
+        log "iq-destroy is domain $dom, ioreqd pid ${pid:-none}"
+        if ! wait_console iq-destroy "IO-LOOP-STARTED" "$BOOT_TIMEOUT"; then
+            r="FAIL guest I/O never started"
+            show_console iq-destroy
+        fi
+        sleep 1
+        td=$(up)
+        xl destroy iq-destroy
+        rc=$?
+        log "xl destroy rc=$rc took $td -> $(up) s"
+        [ $rc = 0 ] || r="${r:-FAIL xl destroy rc=$rc}"
+        left=$(leftovers "$dom")
+        [ -z "$left" ] || r="${r:-FAIL left behind:$left}"
+        ex=$(daemon_exit "$dom")
+        log "daemon: $ex"
+        case "$ex" in
+        *"exited with status 0"*) ;;
+        *) r="${r:-FAIL ioreqd did not exit cleanly: $ex}" ;;
+        esac
+    fi
+    # A new domain works afterwards.
+    if [ -z "$r" ]; then
+        mkimg /domu/destroy.img 16
+        mkcfg iq-after probe 78 1 destroy "$(vdisk xvda /domu/destroy.img)"
+        if ! create iq-after; then
+            r="FAIL new domain: xl create failed"
+        elif ! wait_console iq-after "IQ-GUEST-DONE" "$BOOT_TIMEOUT"; then
+            r="FAIL new domain did not finish"
+            show_console iq-after
+        else
+            g=$(guest_result iq-after probe)
+            case "$g" in
+            PASS*) ;;
+            *) r="FAIL new domain: ${g:-no result}"; show_console iq-after ;;
+            esac
+        fi
+        dom2=$(xl domid iq-after 2>/dev/null)
+        wait_gone iq-after 60 || xl destroy iq-after
+        [ -z "$dom2" ] || leftovers "$dom2" >/dev/null
+    fi
+    r=${r:-PASS}
+    result destroy "${r%% *}" "$(echo "$r" | cut -s -d' ' -f2-)"
+    echo "E2E-TIME: destroy $(($(secs) - t0))"
+    rm -f /domu/destroy.img
+}
+
+# -- scenario 5: guest reboot with on_reboot="restart" -------------------------
+
+s_reboot() {
+    t0=$(secs)
+    mkimg /domu/reboot.img 16
+    mkcfg iq-reboot reboot 99 1 restart "$(vdisk xvda /domu/reboot.img)"
+    r=""
+    l0=$(wc -l < /var/log/ioreqd.log)
+    if ! create iq-reboot; then
+        r="FAIL xl create failed"
+    else
+        dom=$(xl domid iq-reboot)
+        if ! wait_console iq-reboot "IQ-GUEST: reboot \(PASS\|FAIL\)" \
+            $((BOOT_TIMEOUT * 2)); then
+            r="FAIL no result after reboot"
+        else
+            g=$(guest_result iq-reboot reboot)
+            case "$g" in
+            PASS*) ;;
+            *) r="FAIL $g" ;;
+            esac
+        fi
+        wait_console iq-reboot "IQ-GUEST-DONE" 60
+        show_console iq-reboot 60
+        wait_gone iq-reboot 60 || xl destroy iq-reboot
+        # The reboot is a new domain, served by a second ioreqd; both
+        # daemons exit cleanly and leave nothing behind.
+        doms=$(tail -n +$((l0 + 1)) /var/log/ioreqd.log |
+            sed -n 's/.*started .* for domain \([0-9]*\) .*/\1/p' | tr '\n' ' ')
+        log "iq-reboot: domains served: $doms"
+        set -- $doms
+        [ $# = 2 ] || r="${r:-FAIL expected 2 domains, got '$doms'}"
+        for d in $doms; do
+            left=$(leftovers "$d")
+            [ -z "$left" ] || r="${r:-FAIL domain $d left:$left}"
+            case "$(daemon_exit "$d")" in
+            *"exited with status 0"*) ;;
+            *) r="${r:-FAIL ioreqd of domain $d: $(daemon_exit "$d")}" ;;
+            esac
+        done
+        if [ -z "$r" ] &&
+            ! $IO verify /domu/reboot.img 100 $((2 * MiB)) $MiB; then
+            r="FAIL dom0 sees a different pattern"
+        fi
+    fi
+    r=${r:-PASS}
+    result reboot "${r%% *}" "$(echo "$r" | cut -s -d' ' -f2-)"
+    echo "E2E-TIME: reboot $(($(secs) - t0))"
+    rm -f /domu/reboot.img
+}
+
+# -- scenario 6: read-only disk -------------------------------------------------
+
+s_ro() {
+    t0=$(secs)
+    mkimg /domu/ro.img 16
+    $IO write /domu/ro.img 55 $MiB $MiB
+    sum0=$(md5sum < /domu/ro.img)
+    mkcfg iq-ro ro 55 1 destroy "$(vdisk xvda /domu/ro.img ro)"
+    r=""
+    if ! create iq-ro; then
+        r="FAIL xl create failed"
+    else
+        dom=$(xl domid iq-ro)
+        log "backend mode: $(xenstore-read "$BE/$dom/51712/mode" 2>&1)"
+        if wait_console iq-ro "IQ-GUEST-DONE" "$BOOT_TIMEOUT"; then
+            r=$(guest_result iq-ro ro)
+            r=${r:-FAIL no guest result}
+        else
+            r="FAIL guest did not finish"
+        fi
+        show_console iq-ro
+        wait_gone iq-ro 60 || xl destroy iq-ro
+        leftovers "$dom" >/dev/null
+        case "$r" in
+        PASS*)
+            [ "$(md5sum < /domu/ro.img)" = "$sum0" ] ||
+                r="FAIL the image changed"
+            ;;
+        esac
+    fi
+    result ro "${r%% *}" "$(echo "$r" | cut -s -d' ' -f2-)"
+    echo "E2E-TIME: ro $(($(secs) - t0))"
+    rm -f /domu/ro.img
+}
+
+LIST=",$(echo "$1" | tr : ,),"
+basic=""
+for s in pattern ext2 smp; do
+    case "$LIST" in *",$s,"*) basic="$basic,$s" ;; esac
+done
+[ -z "$basic" ] || s_basic "$basic"
+case "$LIST" in *",destroy,"*) s_destroy ;; esac
+case "$LIST" in *",reboot,"*) s_reboot ;; esac
+case "$LIST" in *",ro,"*) s_ro ;; esac
+xl list

@@ -1,0 +1,389 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Real-Xen end-to-end suite: Xen 4.17 (arm64, rebuilt with
+# CONFIG_IOREQ_SERVER=y) under qemu-system-aarch64 (TCG), a Debian arm64
+# Linux dom0 running the cross-built ioreqd, and Linux domUs whose disks are
+# served by it. Everything comes from Debian 12 packages.
+#
+#   tests/e2e/run.sh [STAGE...]
+#
+# Stages (default: all of them, in this order):
+#   host     install the host's Debian packages (root; skipped when present)
+#   fetch    arm64 .debs -> $W/sysroot (apt-get download + dpkg -x)
+#   xen      rebuild the arm64 hypervisor with CONFIG_IOREQ_SERVER=y
+#   ioreqd   cross-build ioreqd with meson against the sysroot
+#   images   dom0 and domU initramfs
+#   run      boot and run the scenarios; prints `N passed, N failed` last
+#
+# Environment:
+#   E2E_WORK         work and cache directory (default build/e2e)
+#   E2E_SCENARIOS    space-separated subset of scenarios (default: all)
+#   E2E_TIMEOUT      seconds for the whole QEMU run (default 1800)
+#   E2E_BOOT_TIMEOUT seconds a domU may take to boot and report (default 300)
+#   E2E_IOREQD       development only: use this arm64 binary instead of the
+#                    cross-built daemon/ioreqd
+#   E2E_SHELL=1      with `run`: interactive dom0 shell on the terminal
+#
+# Every download and build is cached under $W; delete a piece to redo it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+E2E=$ROOT/tests/e2e
+W=${E2E_WORK:-build/e2e}
+case "$W" in /*) ;; *) W=$ROOT/$W ;; esac
+mkdir -p "$W"
+XENVER=4.17
+TRIPLE=aarch64-linux-gnu
+
+say() { printf 'e2e: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+now() { date +%s; }
+
+# As root, apt would drop to _apt for downloads into our (root-owned) cache
+# and warn that it cannot; download as root directly.
+APT_SANDBOX=""
+[ "$(id -u)" != 0 ] || APT_SANDBOX="-o APT::Sandbox::User=root"
+
+HOST_PACKAGES="qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+ binutils-aarch64-linux-gnu make gcc flex bison python3 cpio dpkg-dev
+ xz-utils gzip meson ninja-build pkg-config file"
+
+ARM64_PACKAGES="xen-hypervisor-$XENVER-arm64 xen-utils-$XENVER
+ xen-utils-common xenstore-utils libxenmisc$XENVER libxenstore4 libxen-dev
+ libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1
+ libxengnttab1 libxentoolcore1 libxentoollog1 libxenhypfs1 libyajl2 libc6
+ libuuid1 libfdt1 libext2fs2 libcom-err2 zlib1g libncurses6 libtinfo6
+ libgcc-s1 liburing2 liburing-dev busybox-static"
+
+# ---- host ------------------------------------------------------------------
+
+stage_host() {
+    local p missing=""
+    for p in $HOST_PACKAGES; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+            grep -q '^install ok installed' || missing="$missing $p"
+    done
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        [ "$(id -u)" = 0 ] || die "need root for dpkg --add-architecture arm64"
+        dpkg --add-architecture arm64
+        missing="$missing (arm64 lists)"
+    fi
+    if [ -z "$missing" ] &&
+        apt-cache show --no-all-versions busybox-static:arm64 >/dev/null 2>&1
+    then
+        say "host: packages present"
+        return 0
+    fi
+    [ "$(id -u)" = 0 ] || die "host packages missing:$missing (run as root)"
+    say "host: installing$missing"
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends --no-upgrade $HOST_PACKAGES >/dev/null
+}
+
+# ---- fetch -----------------------------------------------------------------
+
+# The arm64 kernel package Debian's linux-image-arm64 points at.
+kernel_package() {
+    apt-cache show --no-all-versions linux-image-arm64:arm64 |
+        sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n 1
+}
+
+stage_fetch() {
+    local S=$W/sysroot D=$W/debs k p list=""
+    if [ -f "$S/.done" ]; then
+        say "fetch: sysroot cached"
+        return 0
+    fi
+    k=$(kernel_package)
+    [ -n "$k" ] || die "no arm64 kernel package (apt-get update?)"
+    mkdir -p "$D"
+    # libxen-dev:arm64 is not Multi-Arch and conflicts with the amd64 one:
+    # unpack everything into a private sysroot instead of installing.
+    for p in $ARM64_PACKAGES "$k"; do
+        ls "$D/${p}_"*_arm64.deb >/dev/null 2>&1 || list="$list $p:arm64"
+    done
+    if [ -n "$list" ]; then
+        say "fetch:$list"
+        # shellcheck disable=SC2086
+        (cd "$D" && apt-get $APT_SANDBOX download -q $list >/dev/null)
+    fi
+    rm -rf "$S"
+    mkdir -p "$S"
+    for p in "$D"/*.deb; do
+        dpkg -x "$p" "$S"
+    done
+    echo "${k#linux-image-}" > "$S/.kver"
+    touch "$S/.done"
+    say "fetch: $(ls "$D" | wc -l) debs, kernel $(cat "$S/.kver")"
+}
+
+# ---- xen -------------------------------------------------------------------
+
+stage_xen() {
+    local A=$W/xen-src O=$W/out v got="" opts
+    mkdir -p "$O"
+    if [ -f "$O/xen" ]; then
+        say "xen: hypervisor cached ($O/xen)"
+        return 0
+    fi
+    # Debian's arm64 hypervisor lacks CONFIG_IOREQ_SERVER (EXPERT-only on
+    # Arm in 4.17): rebuild it from Debian's own source with Debian's config
+    # plus the two options. The deb-src list is private to $A.
+    mkdir -p "$A/lists/partial" "$A/parts" "$A/dl"
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        sed 's/^Types:.*/Types: deb-src/' \
+            /etc/apt/sources.list.d/debian.sources > "$A/parts/src.sources"
+    else
+        sed -n 's/^deb /deb-src /p' /etc/apt/sources.list \
+            > "$A/parts/src.list"
+    fi
+    opts="-o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts=$A/parts
+          -o Dir::State::Lists=$A/lists"
+    # shellcheck disable=SC2086
+    apt-get $opts update -q >/dev/null
+    # Newest first; a security pool may list a version without sources.
+    # shellcheck disable=SC2086
+    for v in $(apt-cache $opts showsrc xen | sed -n 's/^Version: //p'); do
+        if ls "$A/dl/xen_${v#*:}.dsc" >/dev/null 2>&1 ||
+            (cd "$A/dl" && apt-get $opts $APT_SANDBOX source -q \
+                --download-only \
+                "xen=$v" >/dev/null 2>&1); then
+            got=${v#*:}
+            break
+        fi
+    done
+    [ -n "$got" ] || die "could not download Debian's xen source"
+    rm -rf "$A/tree"
+    # apt verified the files against the signed archive; dpkg-source's own
+    # signature check only warns (no keyring): keep its chatter in a log.
+    dpkg-source -x "$A/dl/xen_$got.dsc" "$A/tree" >"$A/build.log" 2>&1 ||
+        { tail -n 20 "$A/build.log"; die "dpkg-source failed"; }
+    cp "$W/sysroot/boot/xen-$XENVER-arm64.config" "$A/tree/xen/.config"
+    printf 'CONFIG_EXPERT=y\nCONFIG_IOREQ_SERVER=y\n' >> "$A/tree/xen/.config"
+    (
+        cd "$A/tree/xen"
+        export XEN_TARGET_ARCH=arm64 CROSS_COMPILE=$TRIPLE-
+        make -s olddefconfig >>"$A/build.log" 2>&1
+        grep -qx 'CONFIG_IOREQ_SERVER=y' .config ||
+            die "CONFIG_IOREQ_SERVER did not stick"
+        make -s -j"$(nproc)" >>"$A/build.log" 2>&1 ||
+            { tail -n 30 "$A/build.log"; die "Xen build failed"; }
+    )
+    cp "$A/tree/xen/.config" "$O/xen.config"
+    cp "$A/tree/xen/xen" "$O/xen"
+    rm -rf "$A/tree"
+    say "xen: built $got with CONFIG_IOREQ_SERVER=y"
+}
+
+# ---- ioreqd ----------------------------------------------------------------
+
+stage_ioreqd() {
+    local S=$W/sysroot B=$W/build-arm64 X=$W/cross-arm64.ini O=$W/out
+    mkdir -p "$O"
+    sed "s|@SYSROOT@|$S|g" "$E2E/cross-arm64.ini.in" > "$X.new"
+    if ! cmp -s "$X.new" "$X"; then
+        mv "$X.new" "$X"
+        rm -rf "$B"
+    else
+        rm -f "$X.new"
+    fi
+    if [ -n "${E2E_IOREQD:-}" ]; then
+        # Development only: serve the domains with another binary.
+        say "ioreqd: using E2E_IOREQD=$E2E_IOREQD instead of the cross build"
+        cp "$E2E_IOREQD" "$O/ioreqd"
+    else
+        if [ ! -f "$B/build.ninja" ]; then
+            meson setup "$B" "$ROOT" --cross-file "$X" -Dtests=disabled \
+                -Dxen=enabled >"$W/meson-setup.log" 2>&1 ||
+                { tail -n 30 "$W/meson-setup.log"; rm -rf "$B";
+                  die "meson setup failed"; }
+        fi
+        ninja -C "$B" -j"$(nproc)" >"$W/ninja.log" 2>&1 ||
+            { tail -n 40 "$W/ninja.log"; die "cross build failed"; }
+        [ -x "$B/daemon/ioreqd" ] ||
+            die "the cross build produced no daemon/ioreqd"
+        cp "$B/daemon/ioreqd" "$O/ioreqd"
+    fi
+    file -b "$O/ioreqd" | grep -q 'ARM aarch64' ||
+        die "$O/ioreqd is not an arm64 binary"
+    # Guest and dom0 I/O checker: static, so the domU needs no libc.
+    $TRIPLE-gcc -static -O2 -Wall -Wextra -D_GNU_SOURCE \
+        -o "$O/iq-e2e-io" "$E2E/guest/iq-e2e-io.c"
+    say "ioreqd: $(file -b "$O/ioreqd" | cut -d, -f1-2)"
+}
+
+# ---- images ----------------------------------------------------------------
+
+# Copy kernel modules (uncompressed .ko in Debian 12) flat into $2.
+copy_modules() { # moddir dest name...
+    local M=$1 D=$2 m f
+    shift 2
+    mkdir -p "$D"
+    for m in "$@"; do
+        f=$(find "$M" -name "$m.ko" | head -n 1)
+        [ -n "$f" ] || die "kernel module $m.ko not found"
+        cp "$f" "$D/"
+    done
+}
+
+stage_images() {
+    local S=$W/sysroot O=$W/out KV M U R
+    KV=$(cat "$S/.kver")
+    M=$S/lib/modules/$KV/kernel
+    [ -x "$O/ioreqd" ] || die "run the ioreqd stage first"
+    # Debian's arm64 vmlinuz is a plain, uncompressed Image.
+    cp "$S/boot/vmlinuz-$KV" "$O/Image"
+
+    # domU: busybox, the I/O checker, virtio-mmio/blk and ext4 (which also
+    # mounts ext2 in Debian's kernel: CONFIG_EXT4_USE_FOR_EXT2=y).
+    U=$W/rootfs-domu
+    rm -rf "$U"
+    mkdir -p "$U"/{bin,dev,proc,sys,mnt,tmp,lib/modules}
+    cp "$S/bin/busybox" "$O/iq-e2e-io" "$U/bin/"
+    cp "$E2E/guest/domu-init" "$U/init"
+    chmod 755 "$U/init"
+    copy_modules "$M" "$U/lib/modules" virtio_mmio virtio_blk crc16 \
+        mbcache jbd2 crc32c_generic ext4
+    (cd "$U" && find . | cpio -o -H newc --quiet | gzip -1) \
+        > "$O/domu-initrd.gz"
+
+    # dom0: busybox, Xen tools and libraries, ioreqd and its libraries, the
+    # Xen modules, the scenario scripts and the domU kernel + initramfs.
+    R=$W/rootfs-dom0
+    rm -rf "$R"
+    mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,usr/lib,lib,etc/xen,opt/e2e} \
+        "$R"/{domu,proc,sys,dev,run,tmp,var/lib,var/log}
+    cp -a "$S/lib/aarch64-linux-gnu" "$S/lib/ld-linux-aarch64.so.1" "$R/lib/"
+    mkdir -p "$R/usr/lib/aarch64-linux-gnu"
+    cp -a "$S"/usr/lib/aarch64-linux-gnu/*.so* "$R/usr/lib/aarch64-linux-gnu/"
+    cp -a "$S/usr/lib/xen-$XENVER" "$R/usr/lib/"
+    cp -a "$S"/usr/bin/xenstore* "$R/usr/bin/"
+    cp -a "$S/etc/xen/." "$R/etc/xen/"
+    cp "$S/bin/busybox" "$R/bin/"
+    cp "$O/ioreqd" "$R/usr/sbin/ioreqd"
+    cp "$O/iq-e2e-io" "$R/opt/e2e/"
+    cp "$E2E/dom0/scenarios.sh" "$R/opt/e2e/"
+    cp "$E2E/dom0/init" "$R/init"
+    chmod 755 "$R/init"
+    copy_modules "$M" "$R/lib/modules/$KV/kernel/drivers/xen" xen-evtchn \
+        xen-privcmd xen-gntdev xen-gntalloc
+    mkdir -p "$R/lib/modules/$KV/kernel/drivers/xen/xenfs"
+    mv "$R/lib/modules/$KV/kernel/drivers/xen/xenfs.ko" \
+        "$R/lib/modules/$KV/kernel/drivers/xen/xenfs/" 2>/dev/null ||
+        copy_modules "$M" "$R/lib/modules/$KV/kernel/drivers/xen/xenfs" xenfs
+    cp "$O/Image" "$R/domu/Image"
+    cp "$O/domu-initrd.gz" "$R/domu/initrd.gz"
+    (cd "$R" && find . | cpio -o -H newc --quiet) > "$O/dom0-initrd.cpio"
+    say "images: dom0 $(du -h "$O/dom0-initrd.cpio" | cut -f1)," \
+        "domU $(du -h "$O/domu-initrd.gz" | cut -f1)"
+}
+
+# ---- run -------------------------------------------------------------------
+
+ALL_SCENARIOS="pattern ext2 smp destroy reboot ro"
+SUMMARY_DONE=0
+
+# One boot of Xen + dom0 under QEMU; the log has time stamps.
+boot() { # logfile scenario-list
+    local O=$W/out log=$1 list=$2 t0 l n
+    local qemu=(qemu-system-aarch64
+        -machine virt,virtualization=on,gic-version=3 -cpu cortex-a57
+        -smp 2 -m 2048 -display none -monitor none -nic none -no-reboot
+        -kernel "$O/xen"
+        -append "console=dtuart dtuart=/pl011@9000000 dom0_mem=512M $(
+            )dom0_max_vcpus=2 bootscrub=0 vwfi=native ${E2E_XEN_ARGS:-}"
+        -device "guest-loader,addr=0x50000000,kernel=$O/Image,bootargs=console=hvc0 earlycon=xen rdinit=/init loglevel=5 iqe2e=$list iqboot=${E2E_BOOT_TIMEOUT:-300}"
+        -device "guest-loader,addr=0x60000000,initrd=$O/dom0-initrd.cpio")
+    if [ "$list" = shell ]; then
+        exec "${qemu[@]}" -serial mon:stdio
+    fi
+    t0=$(date +%s%N)
+    set +e
+    timeout "${E2E_TIMEOUT:-1800}" "${qemu[@]}" -serial stdio </dev/null \
+        2>&1 | while IFS= read -r l; do
+            n=$(( ($(date +%s%N) - t0) / 10000000 ))
+            printf '[%5d.%02d] %s\n' $((n / 100)) $((n % 100)) "$l"
+        done > "$log"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    return "$rc"
+}
+
+stage_run() {
+    local list attempt=1 rc log pass=0 fail=0 s line
+    list=${E2E_SCENARIOS:-$ALL_SCENARIOS}
+    mkdir -p "$W/logs"
+    [ -f "$W/out/dom0-initrd.cpio" ] || die "run the images stage first"
+    if [ "${E2E_SHELL:-0}" = 1 ]; then
+        boot /dev/null shell
+    fi
+    while :; do
+        log=$W/logs/run-$attempt.log
+        say "run: attempt $attempt, scenarios: $list, log $log"
+        rc=0
+        boot "$log" "$(echo $list | tr ' ' ':')" || rc=$?
+        # Retry only when the infrastructure failed before any scenario
+        # started (QEMU died or timed out before dom0 ran the tests).
+        if grep -q 'E2E: tests start' "$log" || [ $attempt -ge 2 ]; then
+            break
+        fi
+        say "run: dom0 never started the tests (qemu status $rc): retrying"
+        attempt=$((attempt + 1))
+    done
+    [ "$rc" = 0 ] || say "run: qemu exit status $rc (124: timeout)"
+    cp "$log" "$W/logs/last.log"
+    grep -E 'E2E-(RESULT|TIME)' "$log" | sed 's/^\[[^]]*\] //' | tr -d '\r' \
+        >&2 || true
+    for s in $list; do
+        line=$(grep "E2E-RESULT: $s " "$log" | tail -n 1 | tr -d '\r')
+        case "$line" in
+        *"E2E-RESULT: $s PASS"*) pass=$((pass + 1)); echo "PASS $s" ;;
+        "") fail=$((fail + 1)); echo "FAIL $s (no result)" ;;
+        *) fail=$((fail + 1)); echo "FAIL $s" ;;
+        esac
+    done
+    if ! grep -q 'E2E: tests finished' "$log"; then
+        say "run: the dom0 test script did not finish (see $log)"
+    fi
+    say "run: $(du -sh "$W" | cut -f1) in $W"
+    SUMMARY_DONE=1
+    SUMMARY="$pass passed, $fail failed"
+    [ "$fail" = 0 ] && [ "$pass" -gt 0 ]
+}
+
+# ---- main ------------------------------------------------------------------
+
+summary_on_exit() {
+    local n
+    if [ "$SUMMARY_DONE" = 1 ]; then
+        echo "$SUMMARY"
+    elif [ "$WANT_SUMMARY" = 1 ]; then
+        n=$(echo ${E2E_SCENARIOS:-$ALL_SCENARIOS} | wc -w)
+        echo "0 passed, $n failed"
+    fi
+}
+
+main() {
+    local st t0
+    local stages=("$@")
+    [ ${#stages[@]} -gt 0 ] || stages=(host fetch xen ioreqd images run)
+    for st in "${stages[@]}"; do
+        case "$st" in
+        host|fetch|xen|ioreqd|images|run) ;;
+        *) die "unknown stage '$st'" ;;
+        esac
+    done
+    WANT_SUMMARY=0
+    case " ${stages[*]} " in *" run "*) WANT_SUMMARY=1 ;; esac
+    trap summary_on_exit EXIT
+    for st in "${stages[@]}"; do
+        t0=$(now)
+        "stage_$st"
+        say "stage $st: $(( $(now) - t0 )) s"
+    done
+}
+
+main "$@"
