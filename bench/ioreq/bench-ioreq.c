@@ -9,91 +9,18 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ioreqd/ioreq.h"
 #include "ioreqd/log.h"
 #include "ioreqd/loop.h"
 #include "iq-sim.h"
+#include "iq-test-util.h"
 
 #define REG_BASE 0x2000000ull
 #define RUN_NS (1500ull * 1000 * 1000)
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* ---- bare eventfd ping-pong -------------------------------------------- */
-
-struct pp {
-    int a, b;
-    _Atomic int stop;
-    uint64_t rounds;
-};
-
-static void *
-pp_echo(void *arg)
-{
-    struct pp *p = arg;
-    uint64_t v;
-
-    for (;;) {
-        if (read(p->a, &v, sizeof(v)) != sizeof(v)) {
-            break;
-        }
-        if (v == UINT64_MAX - 1) {
-            break;
-        }
-        if (write(p->b, &v, sizeof(v)) != sizeof(v)) {
-            break;
-        }
-    }
-    return NULL;
-}
-
-static double
-pingpong_rate(void)
-{
-    struct pp p = {.a = eventfd(0, 0), .b = eventfd(0, 0)};
-    pthread_t t;
-    uint64_t v = 1, start, end, n = 0;
-
-    if (p.a < 0 || p.b < 0 ||
-        pthread_create(&t, NULL, pp_echo, &p) != 0) {
-        return 0;
-    }
-    start = now_ns();
-    do {
-        for (int i = 0; i < 1000; i++) {
-            if (write(p.a, &v, sizeof(v)) != sizeof(v) ||
-                read(p.b, &v, sizeof(v)) != sizeof(v)) {
-                return 0;
-            }
-            v = 1;
-        }
-        n += 1000;
-        end = now_ns();
-    } while (end - start < RUN_NS);
-    v = UINT64_MAX - 1;
-    if (write(p.a, &v, sizeof(v)) != sizeof(v)) {
-        return 0;
-    }
-    pthread_join(t, NULL);
-    close(p.a);
-    close(p.b);
-    return (double)n * 1e9 / (double)(end - start);
-}
 
 /* ---- the daemon side: real ioreq/ on the fake Xen ----------------------- */
 
@@ -163,8 +90,8 @@ server_start(struct server *s, uint16_t domid)
     if (ret < 0) {
         return ret;
     }
-    ret = iq_ioreq_map_region(s->srv, IQ_SPACE_MMIO, REG_BASE, 0x200,
-                              &dev_ops, &s->dev, &s->region);
+    ret = iq_ioreq_map_region(s->srv, IQ_SPACE_MMIO, REG_BASE, 0x200, &dev_ops,
+                              &s->dev, &s->region);
     if (ret < 0) {
         return ret;
     }
@@ -207,7 +134,7 @@ vcpu_run(void *arg)
             }
         }
         v->ops += 256;
-    } while (now_ns() - v->start < RUN_NS);
+    } while (iq_test_now_ns() - v->start < RUN_NS);
     return NULL;
 }
 
@@ -216,7 +143,7 @@ ioreq_rate(struct iq_sim *sim, unsigned nr)
 {
     struct vcpu v[4] = {0};
     pthread_t t[4];
-    uint64_t start = now_ns(), end, total = 0;
+    uint64_t start = iq_test_now_ns(), end, total = 0;
 
     for (unsigned i = 0; i < nr; i++) {
         v[i] = (struct vcpu){.sim = sim, .id = i, .start = start};
@@ -233,7 +160,7 @@ ioreq_rate(struct iq_sim *sim, unsigned nr)
         }
         total += v[i].ops;
     }
-    end = now_ns();
+    end = iq_test_now_ns();
     return (double)total * 1e9 / (double)(end - start);
 }
 
@@ -260,7 +187,7 @@ main(void)
         fprintf(stderr, "bench-ioreq: server: %s\n", strerror(-ret));
         return 1;
     }
-    pp = pingpong_rate();
+    pp = iq_test_pingpong_rate(RUN_NS / 1000000u);
     r1 = ioreq_rate(sim, 1);
     r4 = ioreq_rate(sim, 4);
     server_stop(&s);

@@ -18,12 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iq-guest.h"
 #include "iq-sim.h"
+#include "iq-harness.h"
 #include "iq-spawn.h"
+#include "iq-test-util.h"
 #include "lsi-guest.h"
 
 #ifndef IQ_BENCH_IOREQD
@@ -57,10 +58,7 @@ struct bench {
 static double
 now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)iq_test_now_ns() / 1e9;
 }
 
 static uint64_t
@@ -75,10 +73,8 @@ ioreqs(struct bench *b)
 static uint32_t
 next_lba(struct bench *b)
 {
-    b->rng ^= b->rng << 13;
-    b->rng ^= b->rng >> 7;
-    b->rng ^= b->rng << 17;
-    return (uint32_t)(b->rng % (DISK_SIZE / BS)) * (BS / 512);
+    return (uint32_t)(iq_test_xorshift(&b->rng) % (DISK_SIZE / BS)) *
+           (BS / 512);
 }
 
 static void
@@ -99,8 +95,7 @@ report(const char *name, unsigned n, double secs, uint64_t io)
 {
     printf("BENCH %s_iops %.0f req/s\n", name, n / secs);
     printf("BENCH %s_mbps %.2f MB/s\n", name, n * (double)BS / secs / 1e6);
-    printf("BENCH %s_ioreqs_per_req %.2f ioreqs/req\n", name,
-           (double)io / n);
+    printf("BENCH %s_ioreqs_per_req %.2f ioreqs/req\n", name, (double)io / n);
 }
 
 /* mode 0: SeaBIOS polled, 1: sym interrupt-driven. Returns IOPS or -1. */
@@ -124,8 +119,8 @@ run_lsi(struct bench *b, const char *name, int mode, bool write)
 
         cdb10(cdb, write ? 0x2a : 0x28, next_lba(b), BS / 512);
         if (mode == 0) {
-            rc = lg_seabios_cmd(&b->l, 0, 0, cdb, 10, !write, buf, BS, &st,
-                                &mi);
+            rc =
+                lg_seabios_cmd(&b->l, 0, 0, cdb, 10, !write, buf, BS, &st, &mi);
         } else {
             rc = lg_sym_cmd(&b->l, 0, 0, (uint8_t)(0x40 + i % 32), cdb, 10,
                             !write, buf, BS, &st, &dsps, &sist, &resel);
@@ -193,17 +188,23 @@ setup(struct bench *b)
 {
     struct iq_sim_config sc;
     struct iq_vm_dev *dev = NULL;
-    char domid[16];
     char lsi[256];
     char vblk[256];
-    char *argv[16];
-    unsigned n = 0;
+    const char *args[] = {"--device", lsi, "--device", vblk, NULL};
+    struct iq_ioreqd_spec is = {
+        .exe = IQ_BENCH_IOREQD,
+        .ld_path = IQ_BENCH_FAKELIB,
+        .log_path = b->log,
+        .x86 = true,
+        .args = args,
+        .ranges = 2,
+        .timeout_ms = TIMEOUT_MS,
+    };
     uint8_t tur[6] = {0};
     uint8_t st;
     uint8_t mi;
     int fd;
     int rc;
-    int ws = 0;
 
     snprintf(b->dir, sizeof(b->dir), "/tmp/iq-benchlsi-XXXXXX");
     if (mkdtemp(b->dir) == NULL) {
@@ -227,31 +228,15 @@ setup(struct bench *b)
     if (rc < 0) {
         return rc;
     }
-    snprintf(domid, sizeof(domid), "%u", iq_sim_domid(b->sim));
     snprintf(lsi, sizeof(lsi), "lsi53c895a,bdf=00:05.0,disk=%s", b->disk);
     snprintf(vblk, sizeof(vblk), "virtio-blk,base=0x%llx,irq=%u,file=%s",
              VBLK_BASE, VBLK_IRQ, b->disk);
-    argv[n++] = (char *)"ioreqd";
-    argv[n++] = (char *)"--domid";
-    argv[n++] = domid;
-    argv[n++] = (char *)"--arch";
-    argv[n++] = (char *)"x86";
-    argv[n++] = (char *)"--device";
-    argv[n++] = lsi;
-    argv[n++] = (char *)"--device";
-    argv[n++] = vblk;
-    argv[n] = NULL;
-    rc = iq_spawn(IQ_BENCH_IOREQD, argv, IQ_BENCH_FAKELIB, b->sim, b->log,
-                  &b->pid);
+    rc = iq_spawn_ioreqd(b->sim, &is, &b->pid, NULL);
     if (rc < 0) {
         return rc;
     }
-    rc = iq_spawn_wait_ready(b->sim, b->pid, 2, TIMEOUT_MS, &ws);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = lg_enumerate(&b->l, b->sim, SBDF, 0xc100, 0xf1002000u, 0xf1000000u,
-                      10);
+    rc =
+        lg_enumerate(&b->l, b->sim, SBDF, 0xc100, 0xf1002000u, 0xf1000000u, 10);
     if (rc < 0) {
         return rc;
     }
@@ -260,8 +245,7 @@ setup(struct bench *b)
     (void)lg_seabios_cmd(&b->l, 0, 0, tur, 6, false, NULL, 0, &st, &mi);
     rc = iq_vm_probe(b->g, VBLK_BASE, VBLK_IRQ, 0, &dev);
     if (rc == 0) {
-        rc = iq_blk_attach(dev, IQ_BLK_WANT_DEFAULT, 1, 64, 64u << 10,
-                           &b->blk);
+        rc = iq_blk_attach(dev, IQ_BLK_WANT_DEFAULT, 1, 64, 64u << 10, &b->blk);
         if (rc < 0) {
             iq_vm_free(dev);
         }
@@ -273,16 +257,9 @@ static void
 teardown(struct bench *b)
 {
     char cmd[160];
-    int st;
 
     iq_blk_free(b->blk);
-    if (b->pid > 0) {
-        kill(b->pid, SIGTERM);
-        if (iq_spawn_wait(b->pid, TIMEOUT_MS, &st) < 0) {
-            kill(b->pid, SIGKILL);
-            (void)iq_spawn_wait(b->pid, TIMEOUT_MS, &st);
-        }
-    }
+    (void)iq_spawn_stop(&b->pid, SIGTERM, TIMEOUT_MS, NULL);
     iq_guest_destroy(b->g);
     iq_sim_destroy(b->sim);
     if (b->dir[0] != '\0') {

@@ -11,21 +11,18 @@
  * the median over ten interleaved rounds of 150 ms per device.
  * Exits 77 when qemu-storage-daemon is not installed.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iq-guest.h"
+#include "iq-harness.h"
 #include "iq-sim.h"
 #include "iq-spawn.h"
+#include "iq-test-util.h"
 
 #define QSD "/usr/bin/qemu-storage-daemon"
 #define RAM0 IQ_SIM_ARM_RAM0_BASE
@@ -56,27 +53,6 @@ struct bench {
     uint64_t buf[NR_DEVS];
 };
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -84,22 +60,6 @@ cmp_double(const void *a, const void *b)
     double y = *(const double *)b;
 
     return x < y ? -1 : x > y ? 1 : 0;
-}
-
-static void
-stop_pid(pid_t *pid)
-{
-    int st;
-
-    if (*pid <= 0) {
-        return;
-    }
-    kill(*pid, SIGTERM);
-    if (iq_spawn_wait(*pid, 5000, &st) < 0) {
-        kill(*pid, SIGKILL);
-        (void)iq_spawn_wait(*pid, 5000, &st);
-    }
-    *pid = -1;
 }
 
 static int
@@ -128,37 +88,30 @@ start_qsd(struct bench *b)
     if (iq_spawn(QSD, argv, NULL, NULL, b->qlog, &b->qsd) < 0) {
         return -1;
     }
-    for (unsigned t = 0; t < 1000; t++) {
-        if (access(b->sock[0], F_OK) == 0 && access(b->sock[1], F_OK) == 0) {
-            return 0;
+    for (unsigned i = 0; i < 2; i++) {
+        if (iq_spawn_wait_path(b->sock[i], 0, 10000) < 0) {
+            return -1;
         }
-        usleep(10000);
     }
-    return -1;
+    return 0;
 }
 
 static int
 start_ioreqd(struct bench *b, const char *exe)
 {
     struct iq_sim_config sc;
-    char domid[16];
     char d0[160];
     char d1[320];
     char d2[320];
-    char *argv[] = {(char *)"ioreqd",
-                    (char *)"--domid",
-                    domid,
-                    (char *)"--arch",
-                    (char *)"arm",
-                    (char *)"--device",
-                    d0,
-                    (char *)"--device",
-                    d1,
-                    (char *)"--device",
-                    d2,
-                    (char *)"--log-level",
-                    (char *)"info",
-                    NULL};
+    const char *args[] = {"--device",    d0,     "--device", d1, "--device", d2,
+                          "--log-level", "info", NULL};
+    struct iq_ioreqd_spec is = {
+        .exe = exe,
+        .log_path = b->log,
+        .args = args,
+        .ranges = NR_DEVS,
+        .timeout_ms = WAIT_MS,
+    };
     int st = 0;
 
     iq_sim_config_default(&sc, IQ_SIM_ARM);
@@ -168,7 +121,6 @@ start_ioreqd(struct bench *b, const char *exe)
         iq_guest_create(b->sim, RAM0, RAM0_SIZE, &b->g) < 0) {
         return -1;
     }
-    snprintf(domid, sizeof(domid), "%u", iq_sim_domid(b->sim));
     snprintf(d0, sizeof(d0), "virtio-blk,base=0x%llx,irq=%u,file=null:%llu",
              (unsigned long long)BASE, IRQ0, (unsigned long long)DISK_BYTES);
     snprintf(d1, sizeof(d1),
@@ -177,10 +129,7 @@ start_ioreqd(struct bench *b, const char *exe)
     snprintf(d2, sizeof(d2),
              "vhost-user,base=0x%llx,irq=%u,type=blk,socket=%s,mode=shadow",
              (unsigned long long)(BASE + 0x400), IRQ0 + 2, b->sock[1]);
-    if (iq_spawn(exe, argv, NULL, b->sim, b->log, &b->ioreqd) < 0) {
-        return -1;
-    }
-    if (iq_spawn_wait_ready(b->sim, b->ioreqd, NR_DEVS, WAIT_MS, &st) < 0) {
+    if (iq_spawn_ioreqd(b->sim, &is, &b->ioreqd, &st) < 0) {
         fprintf(stderr, "bench-vhost: ioreqd not ready (0x%x)\n", st);
         return -1;
     }
@@ -216,7 +165,7 @@ run(struct bench *b, unsigned d, bool write, uint64_t *ops, uint64_t *ns)
         req[i].type = write ? IQ_BLK_T_OUT : IQ_BLK_T_IN;
         req[i].data_gpa = buf + 4096ull * i;
         req[i].data_len = 4096;
-        req[i].sector = (xorshift(&seed) % (sectors / 8)) * 8;
+        req[i].sector = (iq_test_xorshift(&seed) % (sectors / 8)) * 8;
         if (iq_blk_submit(blk, 0, &req[i], false) < 0) {
             return -1;
         }
@@ -224,7 +173,7 @@ run(struct bench *b, unsigned d, bool write, uint64_t *ops, uint64_t *ns)
     if (iq_blk_kick(blk, 0) < 0) {
         return -1;
     }
-    t0 = now_ns();
+    t0 = iq_test_now_ns();
     t1 = t0;
     inflight = QD;
     while (inflight > 0) {
@@ -242,7 +191,7 @@ run(struct bench *b, unsigned d, bool write, uint64_t *ops, uint64_t *ns)
             inflight--;
             if (!stop) {
                 done++;
-                r->sector = (xorshift(&seed) % (sectors / 8)) * 8;
+                r->sector = (iq_test_xorshift(&seed) % (sectors / 8)) * 8;
                 r->done = false;
                 if (iq_blk_submit(blk, 0, r, false) < 0) {
                     return -1;
@@ -265,7 +214,7 @@ run(struct bench *b, unsigned d, bool write, uint64_t *ops, uint64_t *ns)
             return -1;
         }
         if (!stop) {
-            t1 = now_ns();
+            t1 = iq_test_now_ns();
         }
     }
     *ops += done;
@@ -357,8 +306,8 @@ out:
             iq_blk_free(b.blk[d]);
         }
     }
-    stop_pid(&b.ioreqd);
-    stop_pid(&b.qsd);
+    (void)iq_spawn_stop(&b.ioreqd, SIGTERM, 5000, NULL);
+    (void)iq_spawn_stop(&b.qsd, SIGTERM, 5000, NULL);
     if (ret != 0 || getenv("IQ_BENCH_VERBOSE") != NULL) {
         char *t = iq_spawn_slurp(b.log);
 

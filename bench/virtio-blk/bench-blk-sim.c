@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -49,16 +48,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iq-guest.h"
+#include "iq-harness.h"
 #include "iq-sim.h"
 #include "iq-spawn.h"
+#include "iq-test-util.h"
 
 #ifndef IQ_BENCH_IOREQD
 #define IQ_BENCH_IOREQD "ioreqd"
@@ -119,107 +118,6 @@ struct bench_result {
     double kicks_per_req;
     double irqs_per_req;
 };
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
-/* ---- bare eventfd ping-pong ---------------------------------------------
- *
- * Two threads bounce a counter through two eventfds: the cheapest way for
- * one side to wake the other and be woken back. Every ioreq, and every
- * interrupt, is at least one such wake-up pair, so this is the bound for
- * any request that needs a round trip between the guest and the daemon.
- */
-
-struct pingpong {
-    int to_echo;
-    int to_main;
-};
-
-#define PP_QUIT UINT64_C(0xfffffffffffffffe)
-
-static void *
-pingpong_echo(void *arg)
-{
-    const struct pingpong *pp = arg;
-    uint64_t v;
-
-    while (read(pp->to_echo, &v, sizeof(v)) == (ssize_t)sizeof(v) &&
-           v != PP_QUIT) {
-        if (write(pp->to_main, &v, sizeof(v)) != (ssize_t)sizeof(v)) {
-            break;
-        }
-    }
-    return NULL;
-}
-
-/* Round trips per second, or a negative errno. */
-static double
-pingpong_rate(void)
-{
-    struct pingpong pp = {eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)};
-    uint64_t one = 1;
-    uint64_t got;
-    uint64_t quit = PP_QUIT;
-    uint64_t t0;
-    uint64_t t = 0;
-    uint64_t n = 0;
-    double rate = -EIO;
-    pthread_t th;
-
-    if (pp.to_echo < 0 || pp.to_main < 0 ||
-        pthread_create(&th, NULL, pingpong_echo, &pp) != 0) {
-        rate = -errno;
-        goto out;
-    }
-    t0 = now_ns();
-    do {
-        for (unsigned i = 0; i < 512; i++) {
-            if (write(pp.to_echo, &one, sizeof(one)) != (ssize_t)sizeof(one) ||
-                read(pp.to_main, &got, sizeof(got)) != (ssize_t)sizeof(got)) {
-                n = 0;
-                break;
-            }
-            n++;
-        }
-        t = now_ns();
-    } while (n > 0 && t - t0 < (uint64_t)PINGPONG_MS * 1000000ull);
-    if (write(pp.to_echo, &quit, sizeof(quit)) == (ssize_t)sizeof(quit)) {
-        pthread_join(th, NULL);
-    } else {
-        pthread_cancel(th);
-        pthread_join(th, NULL);
-    }
-    if (n > 0) {
-        rate = (double)n * 1e9 / (double)(t - t0);
-    }
-out:
-    if (pp.to_echo >= 0) {
-        close(pp.to_echo);
-    }
-    if (pp.to_main >= 0) {
-        close(pp.to_main);
-    }
-    return rate;
-}
 
 /* ---- daemon and devices --------------------------------------------------
  */
@@ -289,11 +187,17 @@ static int
 start_daemon(struct bench_ctx *b)
 {
     struct iq_sim_config sc;
-    char domid[16];
     char dev_tmpfs[320];
     char dev_null[160];
-    char *argv[10];
-    unsigned argc = 0;
+    const char *args[] = {"--device", dev_tmpfs, "--device", dev_null, NULL};
+    struct iq_ioreqd_spec is = {
+        .exe = b->ioreqd,
+        .ld_path = b->libdir,
+        .log_path = b->log,
+        .args = args,
+        .ranges = NR_DEVS,
+        .timeout_ms = TIMEOUT_MS,
+    };
     int st = 0;
     int rc;
 
@@ -308,7 +212,6 @@ start_daemon(struct bench_ctx *b)
         return rc;
     }
     snprintf(b->log, sizeof(b->log), "%s/ioreqd.log", b->dir);
-    snprintf(domid, sizeof(domid), "%u", iq_sim_domid(b->sim));
     snprintf(dev_tmpfs, sizeof(dev_tmpfs),
              "virtio-blk,base=0x%llx,irq=%u,file=%s,queues=1",
              (unsigned long long)WINDOW_BASE, FIRST_SPI, b->image);
@@ -316,24 +219,8 @@ start_daemon(struct bench_ctx *b)
              "virtio-blk,base=0x%llx,irq=%u,file=null:%llu,queues=1",
              (unsigned long long)(WINDOW_BASE + 0x200), FIRST_SPI + 1,
              (unsigned long long)DISK_SIZE);
-    argv[argc++] = (char *)"ioreqd";
-    argv[argc++] = (char *)"--domid";
-    argv[argc++] = domid;
-    argv[argc++] = (char *)"--arch";
-    argv[argc++] = (char *)"arm";
-    argv[argc++] = (char *)"--device";
-    argv[argc++] = dev_tmpfs;
-    argv[argc++] = (char *)"--device";
-    argv[argc++] = dev_null;
-    argv[argc] = NULL;
-    rc = iq_spawn(b->ioreqd, argv, b->libdir, b->sim, b->log, &b->pid);
-    if (rc < 0) {
-        b->pid = -1;
-        return rc;
-    }
-    rc = iq_spawn_wait_ready(b->sim, b->pid, NR_DEVS, TIMEOUT_MS, &st);
+    rc = iq_spawn_ioreqd(b->sim, &is, &b->pid, &st);
     if (rc == -ECHILD) {
-        b->pid = -1;
         fprintf(stderr, "bench-blk-sim: ioreqd exited early (0x%x)\n", st);
     }
     return rc;
@@ -386,13 +273,9 @@ stop_daemon(struct bench_ctx *b, bool *ok)
     if (b->pid <= 0) {
         return;
     }
-    kill(b->pid, SIGTERM);
-    if (iq_spawn_wait(b->pid, TIMEOUT_MS, &st) < 0) {
-        kill(b->pid, SIGKILL);
-        (void)iq_spawn_wait(b->pid, TIMEOUT_MS, &st);
+    if (iq_spawn_stop(&b->pid, SIGTERM, TIMEOUT_MS, &st) < 0) {
         st = -1;
     }
-    b->pid = -1;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "bench-blk-sim: ioreqd exit status 0x%x\n", st);
         *ok = false;
@@ -442,10 +325,10 @@ submit_one(struct bench_ctx *b, unsigned d, struct bench_req *br, bool write,
     uint64_t blocks = DISK_SIZE / IO_BLOCK;
 
     br->r.type = write ? IQ_BLK_T_OUT : IQ_BLK_T_IN;
-    br->r.sector = (xorshift(seed) % blocks) * (IO_BLOCK / 512);
+    br->r.sector = (iq_test_xorshift(seed) % blocks) * (IO_BLOCK / 512);
     br->r.data_len = IO_BLOCK;
     br->r.done = false;
-    br->t_submit = now_ns();
+    br->t_submit = iq_test_now_ns();
     *rc = iq_blk_submit(b->blk[d], 0, &br->r, true);
 }
 
@@ -481,7 +364,7 @@ reap(struct bench_ctx *b, struct run_state *rs, unsigned *resubmitted)
 
     while ((rc = iq_blk_poll(b->blk[rs->d], 0, &done)) == 1) {
         struct bench_req *br = (struct bench_req *)done;
-        uint64_t lat = now_ns() - br->t_submit;
+        uint64_t lat = iq_test_now_ns() - br->t_submit;
 
         rs->inflight--;
         if (done->status != IQ_BLK_S_OK) {
@@ -522,7 +405,7 @@ loop_irq(struct bench_ctx *b, struct run_state *rs)
     for (;;) {
         unsigned resubmitted = 0;
 
-        advance_phase(b, rs, now_ns());
+        advance_phase(b, rs, iq_test_now_ns());
         if (rs->ph == PH_DRAIN && rs->inflight == 0) {
             return 0;
         }
@@ -553,12 +436,12 @@ static int
 loop_polled(struct bench_ctx *b, struct run_state *rs)
 {
     struct iq_vm_dev *dev = iq_blk_dev(b->blk[rs->d]);
-    uint64_t deadline = now_ns() + (uint64_t)TIMEOUT_MS * 1000000ull;
+    uint64_t deadline = iq_test_now_ns() + (uint64_t)TIMEOUT_MS * 1000000ull;
     int rc = 0;
 
     iq_vq_disable_cb(rs->vq);
     for (;;) {
-        uint64_t t = now_ns();
+        uint64_t t = iq_test_now_ns();
         unsigned resubmitted = 0;
 
         advance_phase(b, rs, t);
@@ -614,7 +497,7 @@ run_config(struct bench_ctx *b, unsigned d, bool write, unsigned qd,
     rs.seed =
         0x9e3779b97f4a7c15ull ^ ((uint64_t)qd << 8) ^ d ^ (write ? 0x55u : 0u);
     rs.ph = PH_WARM;
-    rs.t_start = now_ns();
+    rs.t_start = iq_test_now_ns();
     b->nr_lat = 0;
     /* Edges left over from the previous run are not ours to take. */
     b->irq_seen[d] = iq_sim_irq_edges(b->sim, iq_blk_dev(b->blk[d])->irq);
@@ -668,12 +551,7 @@ print_result(const char *name, const struct bench_result *r)
 static void
 cleanup(struct bench_ctx *b)
 {
-    if (b->pid > 0) {
-        int st;
-
-        kill(b->pid, SIGKILL);
-        (void)iq_spawn_wait(b->pid, TIMEOUT_MS, &st);
-    }
+    (void)iq_spawn_stop(&b->pid, SIGKILL, TIMEOUT_MS, NULL);
     for (unsigned d = 0; d < NR_DEVS; d++) {
         iq_blk_free(b->blk[d]);
     }
@@ -749,7 +627,7 @@ main(int argc, char **argv)
              * Right before the null runs it is compared with, so that a
              * change in the machine's load during the run hits both alike.
              */
-            pp = pingpong_rate();
+            pp = iq_test_pingpong_rate(PINGPONG_MS);
             if (pp <= 0) {
                 fprintf(stderr, "bench-blk-sim: ping-pong: %s\n",
                         strerror((int)-pp));

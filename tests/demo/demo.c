@@ -23,12 +23,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iq-guest.h"
+#include "iq-harness.h"
 #include "iq-sim.h"
 #include "iq-spawn.h"
+#include "iq-test-util.h"
 
 #ifndef IQ_DEMO_IOREQD
 #define IQ_DEMO_IOREQD "ioreqd"
@@ -87,27 +88,6 @@ check(struct demo *d, bool cond, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
 static const char *
 dev_name(uint32_t id)
 {
@@ -140,10 +120,20 @@ static int
 start(struct demo *d)
 {
     struct iq_sim_config sc;
-    char domid[16];
     char blk[256];
     char rng[96];
     char con[256];
+    const char *args[] = {"--log-level", "info",     "--device",
+                          blk,           "--device", rng,
+                          "--device",    con,        NULL};
+    struct iq_ioreqd_spec is = {
+        .exe = d->ioreqd,
+        .ld_path = d->libdir,
+        .log_path = d->log,
+        .args = args,
+        .ranges = 3,
+        .timeout_ms = TIMEOUT_MS,
+    };
     int st = 0;
     int fd;
     int rc;
@@ -176,7 +166,6 @@ start(struct demo *d)
     if (rc < 0) {
         return rc;
     }
-    snprintf(domid, sizeof(domid), "%u", iq_sim_domid(d->sim));
     snprintf(blk, sizeof(blk),
              "virtio-blk,base=0x%llx,irq=%u,file=%s,queues=2,"
              "serial=iq-demo-disk0",
@@ -186,32 +175,8 @@ start(struct demo *d)
     snprintf(con, sizeof(con),
              "virtio-console,base=0x%llx,irq=%u,backend=socket:%s",
              (unsigned long long)(WINDOW_BASE + 0x400), FIRST_SPI + 2, d->sock);
-    {
-        char *argv[] = {
-            (char *)"ioreqd",
-            (char *)"--domid",
-            domid,
-            (char *)"--arch",
-            (char *)"arm",
-            (char *)"--log-level",
-            (char *)"info",
-            (char *)"--device",
-            blk,
-            (char *)"--device",
-            rng,
-            (char *)"--device",
-            con,
-            NULL,
-        };
-
-        rc = iq_spawn(d->ioreqd, argv, d->libdir, d->sim, d->log, &d->pid);
-    }
-    if (rc < 0) {
-        return rc;
-    }
-    rc = iq_spawn_wait_ready(d->sim, d->pid, 3, TIMEOUT_MS, &st);
+    rc = iq_spawn_ioreqd(d->sim, &is, &d->pid, &st);
     if (rc == -ECHILD) {
-        d->pid = -1;
         fprintf(stderr, "iq-demo: ioreqd exited early (status 0x%x)\n", st);
     }
     return rc;
@@ -309,12 +274,12 @@ bench_reads(struct demo *d, unsigned qd, const uint64_t *bufs,
     memset(out, 0, sizeof(*out));
     out->ok = true;
     iq_sim_counters(d->sim, &c0);
-    t0 = now_ns();
+    t0 = iq_test_now_ns();
     deadline = t0 + (uint64_t)BENCH_MS * 1000000ull;
     for (unsigned i = 0; i < qd; i++) {
         req[i] = (struct iq_blk_req){
             .type = IQ_BLK_T_IN,
-            .sector = (rnd(&seed) % (sectors / 8)) * 8,
+            .sector = (iq_test_xorshift(&seed) % (sectors / 8)) * 8,
             .data_gpa = bufs[i],
             .data_len = IO_BLOCK,
         };
@@ -340,11 +305,11 @@ bench_reads(struct demo *d, unsigned qd, const uint64_t *bufs,
             if (r->status != IQ_BLK_S_OK) {
                 out->ok = false;
             }
-            if (!stop && (done % 64 == 0) && now_ns() >= deadline) {
+            if (!stop && (done % 64 == 0) && iq_test_now_ns() >= deadline) {
                 stop = true;
             }
             if (!stop) {
-                r->sector = (rnd(&seed) % (sectors / 8)) * 8;
+                r->sector = (iq_test_xorshift(&seed) % (sectors / 8)) * 8;
                 if (iq_blk_submit(d->blk, 0, r, true) < 0) {
                     out->ok = false;
                     return;
@@ -369,7 +334,7 @@ bench_reads(struct demo *d, unsigned qd, const uint64_t *bufs,
     }
     iq_sim_counters(d->sim, &c1);
     out->ops = done;
-    out->iops = (double)done * 1e9 / (double)(now_ns() - t0);
+    out->iops = (double)done * 1e9 / (double)(iq_test_now_ns() - t0);
     out->ioreqs_per_req =
         (double)(c1.ioreqs_sent - c0.ioreqs_sent) / (double)done;
     out->maps_per_req =
@@ -416,7 +381,7 @@ run_blk(struct demo *d, struct iq_vm_dev *dev)
     printf("    serial (GET_ID): \"%s\"\n", id);
 
     /* Write the pattern, alternating queues, then FLUSH. */
-    t0 = now_ns();
+    t0 = iq_test_now_ns();
     for (uint64_t off = 0; off < PATTERN_LEN && d->ok; off += CHUNK) {
         fill_pattern(chunk, CHUNK, off);
         rc = iq_blk_write(d->blk, (unsigned)((off / CHUNK) % 2), off / 512,
@@ -425,8 +390,8 @@ run_blk(struct demo *d, struct iq_vm_dev *dev)
     }
     rc = iq_blk_flush(d->blk, 0, &st);
     check(d, rc == 0 && st == IQ_BLK_S_OK, "flush");
-    wsec = (double)(now_ns() - t0) / 1e9;
-    t0 = now_ns();
+    wsec = (double)(iq_test_now_ns() - t0) / 1e9;
+    t0 = iq_test_now_ns();
     for (uint64_t off = 0; off < PATTERN_LEN && d->ok; off += CHUNK) {
         rc = iq_blk_read(d->blk, (unsigned)((off / CHUNK + 1) % 2), off / 512,
                          back, CHUNK, &st);
@@ -438,7 +403,7 @@ run_blk(struct demo *d, struct iq_vm_dev *dev)
             verified += CHUNK;
         }
     }
-    rsec = (double)(now_ns() - t0) / 1e9;
+    rsec = (double)(iq_test_now_ns() - t0) / 1e9;
     printf("    wrote %u MiB pattern (%.0f MiB/s), FLUSH ok, read back and "
            "verified %" PRIu64 " bytes (%.0f MiB/s)\n",
            PATTERN_LEN >> 20, (PATTERN_LEN >> 20) / wsec, verified,
@@ -618,13 +583,9 @@ stop(struct demo *d)
     if (d->pid <= 0) {
         return;
     }
-    kill(d->pid, SIGTERM);
-    if (iq_spawn_wait(d->pid, TIMEOUT_MS, &st) < 0) {
-        kill(d->pid, SIGKILL);
-        (void)iq_spawn_wait(d->pid, TIMEOUT_MS, &st);
+    if (iq_spawn_stop(&d->pid, SIGTERM, TIMEOUT_MS, &st) < 0) {
         check(d, false, "ioreqd did not stop on SIGTERM");
     }
-    d->pid = -1;
     check(d, WIFEXITED(st) && WEXITSTATUS(st) == 0, "ioreqd exit status 0x%x",
           st);
     check(d, iq_spawn_wait_clean(d->sim, 2000, &c) == 0,
@@ -666,12 +627,7 @@ cleanup(struct demo *d)
 {
     char cmd[128];
 
-    if (d->pid > 0) {
-        int st;
-
-        kill(d->pid, SIGKILL);
-        (void)iq_spawn_wait(d->pid, TIMEOUT_MS, &st);
-    }
+    (void)iq_spawn_stop(&d->pid, SIGKILL, TIMEOUT_MS, NULL);
     if (d->blk != NULL) {
         struct iq_vm_dev *owned = iq_blk_dev(d->blk);
 

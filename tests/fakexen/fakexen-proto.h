@@ -203,6 +203,21 @@ int iq_fx_call(struct fx_conn *c, struct fx_msg *m, const void *payload,
                int *nfds);
 /* fx_call without payloads; returns 0 or -1 with errno set. */
 int iq_fx_call_simple(struct fx_conn *c, struct fx_msg *m);
+/*
+ * iq_fx_conn_open for a handle whose HELLO reply carries one fd (stored in
+ * *fd). Returns 0, or -1 with errno set (EPROTO: no fd) and nothing open.
+ */
+int iq_fx_conn_open_fd(struct fx_conn *c, enum fx_kind kind, int *fd);
+/* A failed xxx_open: free the half-built handle `h`, keep errno; NULL. */
+void *iq_fx_open_failed(void *h);
+/*
+ * xxx_restrict of a handle: the first call pins it to `domid`; another
+ * domid later fails with EPERM (-1). Returns 0 or -1.
+ */
+int iq_fx_restrict(bool *restricted, uint16_t *rdomid, uint16_t domid);
+/* The handle that contains `ptr`, its member `member` of type `type`. */
+#define FX_CONTAINER_OF(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 /* Low-level message helpers shared with the simulator. */
 int iq_fx_sendmsg(int fd, const struct fx_msg *m, const void *payload,
                   size_t plen, const int *fds, int nfds);

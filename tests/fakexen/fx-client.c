@@ -329,3 +329,43 @@ iq_fx_call_simple(struct fx_conn *c, struct fx_msg *m)
     }
     return 0;
 }
+
+int
+iq_fx_conn_open_fd(struct fx_conn *c, enum fx_kind kind, int *fd)
+{
+    int fds[1];
+    int nfds = 1;
+
+    if (iq_fx_conn_open(c, kind, fds, &nfds) < 0) {
+        return -1;
+    }
+    if (nfds < 1) {
+        iq_fx_conn_close(c);
+        errno = EPROTO;
+        return -1;
+    }
+    *fd = fds[0];
+    return 0;
+}
+
+void *
+iq_fx_open_failed(void *h)
+{
+    int e = errno;
+
+    free(h);
+    errno = e;
+    return NULL;
+}
+
+int
+iq_fx_restrict(bool *restricted, uint16_t *rdomid, uint16_t domid)
+{
+    if (*restricted && *rdomid != domid) {
+        errno = EPERM;
+        return -1;
+    }
+    *restricted = true;
+    *rdomid = domid;
+    return 0;
+}

@@ -20,9 +20,7 @@ struct xendevicemodel_handle {
 static int
 dm_restrict_cb(struct fx_active_handle *ah, uint16_t domid)
 {
-    xendevicemodel_handle *h =
-        (xendevicemodel_handle *)(void *)((char *)ah -
-                                          offsetof(xendevicemodel_handle, ah));
+    xendevicemodel_handle *h = FX_CONTAINER_OF(ah, xendevicemodel_handle, ah);
 
     return xendevicemodel_restrict(h, domid);
 }
@@ -39,11 +37,7 @@ xendevicemodel_open(struct xentoollog_logger *logger, unsigned int open_flags)
         return NULL;
     }
     if (iq_fx_conn_open(&h->c, FX_KIND_DMOD, NULL, NULL) < 0) {
-        int e = errno;
-
-        free(h);
-        errno = e;
-        return NULL;
+        return iq_fx_open_failed(h);
     }
     h->ah.restrict_callback = dm_restrict_cb;
     xentoolcore__register_active_handle(&h->ah);
@@ -412,11 +406,5 @@ xendevicemodel_nr_vcpus(xendevicemodel_handle *dmod, domid_t domid,
 int
 xendevicemodel_restrict(xendevicemodel_handle *dmod, domid_t domid)
 {
-    if (dmod->restricted && dmod->rdomid != domid) {
-        errno = EPERM;
-        return -1;
-    }
-    dmod->restricted = true;
-    dmod->rdomid = domid;
-    return 0;
+    return iq_fx_restrict(&dmod->restricted, &dmod->rdomid, domid);
 }

@@ -29,9 +29,7 @@ struct xenevtchn_handle {
 static int
 ev_restrict_cb(struct fx_active_handle *ah, uint16_t domid)
 {
-    xenevtchn_handle *h =
-        (xenevtchn_handle *)(void *)((char *)ah -
-                                     offsetof(xenevtchn_handle, ah));
+    xenevtchn_handle *h = FX_CONTAINER_OF(ah, xenevtchn_handle, ah);
 
     return xenevtchn_restrict(h, domid);
 }
@@ -40,8 +38,6 @@ xenevtchn_handle *
 xenevtchn_open(struct xentoollog_logger *logger, unsigned int flags)
 {
     xenevtchn_handle *h;
-    int fds[1];
-    int nfds = 1;
 
     (void)logger;
     h = calloc(1, sizeof(*h));
@@ -49,17 +45,9 @@ xenevtchn_open(struct xentoollog_logger *logger, unsigned int flags)
         return NULL;
     }
     h->evfd = -1;
-    if (iq_fx_conn_open(&h->c, FX_KIND_EVTCHN, fds, &nfds) < 0 || nfds < 1) {
-        int e = nfds < 1 ? EPROTO : errno;
-
-        if (h->c.sh != NULL) {
-            iq_fx_conn_close(&h->c);
-        }
-        free(h);
-        errno = e;
-        return NULL;
+    if (iq_fx_conn_open_fd(&h->c, FX_KIND_EVTCHN, &h->evfd) < 0) {
+        return iq_fx_open_failed(h);
     }
-    h->evfd = fds[0];
     if ((flags & XENEVTCHN_NO_CLOEXEC) != 0) {
         fcntl(h->evfd, F_SETFD, 0);
     }
@@ -233,11 +221,5 @@ xenevtchn_unmask(xenevtchn_handle *xce, evtchn_port_t port)
 int
 xenevtchn_restrict(xenevtchn_handle *xce, domid_t domid)
 {
-    if (xce->restricted && xce->rdomid != domid) {
-        errno = EPERM;
-        return -1;
-    }
-    xce->restricted = true;
-    xce->rdomid = domid;
-    return 0;
+    return iq_fx_restrict(&xce->restricted, &xce->rdomid, domid);
 }

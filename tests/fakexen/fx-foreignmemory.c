@@ -31,9 +31,7 @@ static int
 fm_restrict_cb(struct fx_active_handle *ah, uint16_t domid)
 {
     xenforeignmemory_handle *h =
-        (xenforeignmemory_handle *)(void *)((char *)ah -
-                                            offsetof(xenforeignmemory_handle,
-                                                     ah));
+        FX_CONTAINER_OF(ah, xenforeignmemory_handle, ah);
 
     return xenforeignmemory_restrict(h, domid);
 }
@@ -42,8 +40,6 @@ xenforeignmemory_handle *
 xenforeignmemory_open(struct xentoollog_logger *logger, unsigned open_flags)
 {
     xenforeignmemory_handle *h;
-    int fds[1];
-    int nfds = 1;
 
     (void)logger;
     (void)open_flags;
@@ -52,17 +48,9 @@ xenforeignmemory_open(struct xentoollog_logger *logger, unsigned open_flags)
         return NULL;
     }
     h->ram_fd = -1;
-    if (iq_fx_conn_open(&h->c, FX_KIND_FMEM, fds, &nfds) < 0 || nfds < 1) {
-        int e = nfds < 1 ? EPROTO : errno;
-
-        if (h->c.sh != NULL) {
-            iq_fx_conn_close(&h->c);
-        }
-        free(h);
-        errno = e;
-        return NULL;
+    if (iq_fx_conn_open_fd(&h->c, FX_KIND_FMEM, &h->ram_fd) < 0) {
+        return iq_fx_open_failed(h);
     }
-    h->ram_fd = fds[0];
     h->ah.restrict_callback = fm_restrict_cb;
     xentoolcore__register_active_handle(&h->ah);
     return h;
@@ -220,13 +208,7 @@ xenforeignmemory_unmap(xenforeignmemory_handle *fmem, void *addr, size_t pages)
 int
 xenforeignmemory_restrict(xenforeignmemory_handle *fmem, domid_t domid)
 {
-    if (fmem->restricted && fmem->rdomid != domid) {
-        errno = EPERM;
-        return -1;
-    }
-    fmem->restricted = true;
-    fmem->rdomid = domid;
-    return 0;
+    return iq_fx_restrict(&fmem->restricted, &fmem->rdomid, domid);
 }
 
 xenforeignmemory_resource_handle *

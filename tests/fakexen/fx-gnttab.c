@@ -23,8 +23,6 @@ xengnttab_handle *
 xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags)
 {
     xengnttab_handle *h;
-    int fds[1];
-    int nfds = 1;
 
     (void)logger;
     (void)open_flags;
@@ -33,17 +31,9 @@ xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags)
         return NULL;
     }
     h->ram_fd = -1;
-    if (iq_fx_conn_open(&h->c, FX_KIND_GNT, fds, &nfds) < 0 || nfds < 1) {
-        int e = nfds < 1 ? EPROTO : errno;
-
-        if (h->c.sh != NULL) {
-            iq_fx_conn_close(&h->c);
-        }
-        free(h);
-        errno = e;
-        return NULL;
+    if (iq_fx_conn_open_fd(&h->c, FX_KIND_GNT, &h->ram_fd) < 0) {
+        return iq_fx_open_failed(h);
     }
-    h->ram_fd = fds[0];
     return h;
 }
 

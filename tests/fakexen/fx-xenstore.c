@@ -33,9 +33,7 @@ struct xs_handle {
 static int
 xs_restrict_cb(struct fx_active_handle *ah, uint16_t domid)
 {
-    struct xs_handle *h =
-        (struct xs_handle *)(void *)((char *)ah -
-                                     offsetof(struct xs_handle, ah));
+    struct xs_handle *h = FX_CONTAINER_OF(ah, struct xs_handle, ah);
     int sp[2];
 
     (void)domid;
@@ -59,8 +57,6 @@ struct xs_handle *
 xs_open(unsigned long flags)
 {
     struct xs_handle *h;
-    int fds[1];
-    int nfds = 1;
 
     (void)flags;
     h = calloc(1, sizeof(*h));
@@ -70,17 +66,9 @@ xs_open(unsigned long flags)
     h->evfd = -1;
     h->spare = -1;
     h->next_t = 1;
-    if (iq_fx_conn_open(&h->c, FX_KIND_XS, fds, &nfds) < 0 || nfds < 1) {
-        int e = nfds < 1 ? EPROTO : errno;
-
-        if (h->c.sh != NULL) {
-            iq_fx_conn_close(&h->c);
-        }
-        free(h);
-        errno = e;
-        return NULL;
+    if (iq_fx_conn_open_fd(&h->c, FX_KIND_XS, &h->evfd) < 0) {
+        return iq_fx_open_failed(h);
     }
-    h->evfd = fds[0];
     h->ah.restrict_callback = xs_restrict_cb;
     xentoolcore__register_active_handle(&h->ah);
     return h;

@@ -15,7 +15,6 @@
  * (iq_mc_destroy asserts it) and the register file's invariants below.
  */
 #include <assert.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "ioreqd/mapcache.h"
 #include "ioreqd/virtio-devices.h"
 #include "ioreqd/virtio.h"
+#include "iq-test-ram.h"
 
 #define RAM_SIZE (512u << 10)
 #define HOLE (256u << 10)
@@ -36,7 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct fz {
     const uint8_t *p;
     size_t left;
-    uint8_t *ram;
 };
 
 static uint64_t
@@ -51,41 +50,6 @@ take(struct fz *f, unsigned n)
     }
     return v;
 }
-
-static void *
-ram_map(void *opaque, const uint64_t *frames, size_t n, int prot, int *err)
-{
-    struct fz *f = opaque;
-    bool any = false;
-
-    (void)prot;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t gpa = frames[i] << IQ_PAGE_SHIFT;
-        bool ok = frames[i] == frames[0] + i && gpa < RAM_SIZE &&
-                  !(gpa >= HOLE && gpa < HOLE + HOLE_LEN);
-
-        err[i] = ok ? 0 : -EFAULT;
-        any = any || ok;
-    }
-    if (!any) {
-        return NULL;
-    }
-    return f->ram + (frames[0] << IQ_PAGE_SHIFT);
-}
-
-static int
-ram_unmap(void *opaque, void *va, size_t n)
-{
-    (void)opaque;
-    (void)va;
-    (void)n;
-    return 0;
-}
-
-static const struct iq_mc_backend_ops ram_ops = {
-    .map = ram_map,
-    .unmap = ram_unmap,
-};
 
 static int
 irq_set(void *opaque, uint32_t irq, unsigned level)
@@ -135,10 +99,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz f = {.p = data, .left = size};
+    struct iq_test_ram ram;
     struct iq_mc_config mcc = {
         .cap_bytes = 16u << 12,
         .bucket_shift = 12,
-        .foreign = &ram_ops,
+        .foreign = &iq_test_ram_ops,
     };
     struct iq_virtio_rng_config rc = {0};
     const struct iq_region_ops *ops = iq_virtio_region_ops();
@@ -148,10 +113,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct iq_virtio_dev *dev;
 
     iq_log_set_level(IQ_LOG_ERR);
-    f.ram = calloc(1, RAM_SIZE);
-    mcc.foreign_opaque = &f;
-    if (f.ram == NULL || iq_mc_create(&mcc, &mc) < 0 ||
-        iq_loop_create(&loop) < 0) {
+    if (iq_test_ram_init(&ram, RAM_SIZE, 0) < 0) {
+        abort();
+    }
+    ram.hole = HOLE;
+    ram.hole_len = HOLE_LEN;
+    mcc.foreign_opaque = &ram;
+    if (iq_mc_create(&mcc, &mc) < 0 || iq_loop_create(&loop) < 0) {
         abort();
     }
     rc.env.name = "fuzz-rng";
@@ -197,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
             off = (take(&f, 2) * 8) % RAM_SIZE;
             v = take(&f, 8);
-            memcpy(f.ram + off, &v, 8);
+            memcpy(ram.ram + off, &v, 8);
             break;
         case 3:
             v = take(&f, 2);
@@ -220,6 +188,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     iq_virtio_rng_destroy(rng);
     iq_loop_destroy(loop);
     iq_mc_destroy(mc);
-    free(f.ram);
+    iq_test_ram_fini(&ram);
     return 0;
 }

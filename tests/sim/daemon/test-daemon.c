@@ -26,8 +26,10 @@
 #include <cmocka.h>
 
 #include "iq-guest.h"
+#include "iq-harness.h"
 #include "iq-sim.h"
 #include "iq-spawn.h"
+#include "iq-test-util.h"
 
 #ifndef IQ_IOREQD_PATH
 #error "IQ_IOREQD_PATH must be set by meson"
@@ -54,32 +56,6 @@ struct hx {
 };
 
 /* ---- harness ------------------------------------------------------------- */
-
-static uint64_t
-xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
-static void
-fill_random(void *buf, size_t len, uint64_t seed)
-{
-    uint8_t *p = buf;
-    uint64_t s = seed | 1;
-
-    for (size_t i = 0; i < len; i++) {
-        if (i % 8 == 0) {
-            (void)xorshift(&s);
-        }
-        p[i] = (uint8_t)(s >> (8 * (i % 8)));
-    }
-}
 
 static void
 dump_log(struct hx *h)
@@ -116,7 +92,7 @@ hx_init_arch(struct hx *h, bool x86, unsigned vcpus, uint8_t *ref,
         int fd = open(h->disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
 
         assert_true(fd >= 0);
-        fill_random(ref, disk_len, 0x1234);
+        iq_test_fill_random(ref, disk_len, 0x1234);
         assert_int_equal(pwrite(fd, ref, disk_len, 0), (ssize_t)disk_len);
         close(fd);
     }
@@ -148,36 +124,30 @@ hx_init(struct hx *h, unsigned vcpus, uint8_t *ref, size_t disk_len)
 static void
 hx_start(struct hx *h, uint64_t ranges, ...)
 {
-    char *argv[32];
-    char domid[16];
-    unsigned n = 0;
+    const char *args[27] = {"--log-level", "info"};
+    unsigned n = 2;
     const char *a;
     va_list ap;
+    struct iq_ioreqd_spec is = {
+        .exe = IQ_IOREQD_PATH,
+        .log_path = h->log,
+        .x86 = h->x86,
+        .args = args,
+        .ranges = ranges,
+        .timeout_ms = WAIT_MS,
+    };
     int st = 0;
     int rc;
 
-    snprintf(domid, sizeof(domid), "%u", iq_sim_domid(h->sim));
-    argv[n++] = (char *)"ioreqd";
-    argv[n++] = (char *)"--domid";
-    argv[n++] = domid;
-    argv[n++] = (char *)"--arch";
-    argv[n++] = (char *)(h->x86 ? "x86" : "arm");
-    argv[n++] = (char *)"--log-level";
-    argv[n++] = (char *)"info";
     va_start(ap, ranges);
-    while ((a = va_arg(ap, const char *)) != NULL && n < 31) {
-        argv[n++] = (char *)a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 26) {
+        args[n++] = a;
     }
     va_end(ap);
-    argv[n] = NULL;
-    assert_int_equal(
-        iq_spawn(IQ_IOREQD_PATH, argv, NULL, h->sim, h->log, &h->pid), 0);
-    rc = iq_spawn_wait_ready(h->sim, h->pid, ranges, WAIT_MS, &st);
+    args[n] = NULL;
+    rc = iq_spawn_ioreqd(h->sim, &is, &h->pid, &st);
     if (rc < 0) {
         dump_log(h);
-        if (rc == -ECHILD) {
-            h->pid = -1;
-        }
         fail_msg("ioreqd not ready: %s (status 0x%x)", strerror(-rc), st);
     }
 }
@@ -238,13 +208,7 @@ hx_fini(struct hx *h)
         return; /* never initialised, or already finished */
     }
 
-    if (h->pid > 0) {
-        int st;
-
-        kill(h->pid, SIGKILL);
-        (void)iq_spawn_wait(h->pid, WAIT_MS, &st);
-        h->pid = -1;
-    }
+    (void)iq_spawn_stop(&h->pid, SIGKILL, WAIT_MS, NULL);
     iq_guest_destroy(h->g);
     h->g = NULL;
     iq_sim_destroy(h->sim);
@@ -455,7 +419,7 @@ mq_pick_block(unsigned t, unsigned i, uint64_t *seed)
 {
     uint64_t nblocks = DISK_SIZE / MQ_BLOCK;
     uint64_t stride = MQ_QUEUES * MQ_DEPTH;
-    uint64_t k = xorshift(seed) % (nblocks / stride);
+    uint64_t k = iq_test_xorshift(seed) % (nblocks / stride);
 
     return k * stride + t * MQ_DEPTH + i;
 }
@@ -465,7 +429,7 @@ mq_issue(struct mq_thread *th, unsigned i, uint64_t *seed)
 {
     struct iq_blk_req *r = &th->req[i];
     uint8_t *host = iq_guest_ptr(th->g, th->buf_gpa[i], MQ_BLOCK);
-    bool write = (xorshift(seed) & 1) != 0;
+    bool write = (iq_test_xorshift(seed) & 1) != 0;
 
     th->block[i] = mq_pick_block(th->q, i, seed);
     memset(r, 0, sizeof(*r));
@@ -474,7 +438,7 @@ mq_issue(struct mq_thread *th, unsigned i, uint64_t *seed)
     r->data_len = MQ_BLOCK;
     if (write) {
         r->type = IQ_BLK_T_OUT;
-        fill_random(host, MQ_BLOCK, xorshift(seed));
+        iq_test_fill_random(host, MQ_BLOCK, iq_test_xorshift(seed));
         memcpy(th->ref + th->block[i] * MQ_BLOCK, host, MQ_BLOCK);
     } else {
         r->type = IQ_BLK_T_IN;
@@ -605,7 +569,7 @@ test_flush_durability(void **state)
     hx_init(h, 2, ref, DISK_SIZE);
     hx_start(h, 1, "--device", blk_arg(h, a1, sizeof(a1), ""), NULL);
     blk = attach_blk(h, 1, 64, IQ_BLK_WANT_DEFAULT);
-    fill_random(pat, 65536, 77);
+    iq_test_fill_random(pat, 65536, 77);
     assert_int_equal(iq_blk_write(blk, 0, 100, pat, 65536, &st), 0);
     assert_int_equal(st, IQ_BLK_S_OK);
     st = 0xff;
@@ -806,7 +770,7 @@ test_tiny_mapcache(void **state)
     for (unsigned round = 0; round < 24; round++) {
         uint64_t sector = 200 + 8u * round;
 
-        fill_random(buf, 4096, 1000 + round);
+        iq_test_fill_random(buf, 4096, 1000 + round);
         memcpy(ref + sector * 512, buf, 4096);
         assert_int_equal(iq_blk_write(blk, 0, sector, buf, 4096, &st), 0);
         assert_int_equal(st, IQ_BLK_S_OK);
@@ -831,7 +795,8 @@ test_tiny_mapcache(void **state)
         r.data_gpa = boundary - 0x1000 + 512 * round;
         r.data_len = 8192;
         if (r.type == IQ_BLK_T_OUT) {
-            fill_random(iq_guest_ptr(h->g, r.data_gpa, 8192), 8192, round);
+            iq_test_fill_random(iq_guest_ptr(h->g, r.data_gpa, 8192), 8192,
+                                round);
             memcpy(ref + r.sector * 512, iq_guest_ptr(h->g, r.data_gpa, 8192),
                    8192);
         } else {
@@ -1062,7 +1027,7 @@ test_x86_personality(void **state)
     assert_int_equal(iq_blk_attach(dev, IQ_BLK_WANT_DEFAULT, 1, 64, 0, &blk),
                      0);
     for (unsigned i = 0; i < 16; i++) {
-        fill_random(buf, 65536, 500 + i);
+        iq_test_fill_random(buf, 65536, 500 + i);
         memcpy(ref + (uint64_t)i * 65536, buf, 65536);
         assert_int_equal(iq_blk_write(blk, 0, i * 128u, buf, 65536, &st), 0);
         assert_int_equal(st, IQ_BLK_S_OK);

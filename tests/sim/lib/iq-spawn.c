@@ -8,26 +8,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "iq-spawn.h"
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
+#include "iq-test-util.h"
 
 static uint64_t
 now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return iq_test_now_ns() / 1000000u;
 }
 
 int
@@ -122,7 +111,7 @@ iq_spawn_wait(pid_t pid, unsigned timeout_ms, int *status)
         if (now_ms() >= deadline) {
             return -ETIMEDOUT;
         }
-        sleep_ms(5);
+        iq_test_sleep_ms(5);
     }
 }
 
@@ -149,7 +138,7 @@ iq_spawn_wait_ready(struct iq_sim *sim, pid_t pid, uint64_t ranges,
         if (now_ms() >= deadline) {
             return -ETIMEDOUT;
         }
-        sleep_ms(5);
+        iq_test_sleep_ms(5);
     }
 }
 
@@ -174,7 +163,7 @@ iq_spawn_wait_clean(struct iq_sim *sim, unsigned timeout_ms,
         if (now_ms() >= deadline) {
             return -ETIMEDOUT;
         }
-        sleep_ms(5);
+        iq_test_sleep_ms(5);
     }
 }
 

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -26,8 +25,10 @@
 
 #include "iq-guest-vu.h"
 #include "iq-guest.h"
+#include "iq-harness.h"
 #include "iq-sim.h"
 #include "iq-spawn.h"
+#include "iq-test-util.h"
 
 #ifndef IQ_IOREQD_PATH
 #error "IQ_IOREQD_PATH must be set by meson"
@@ -60,32 +61,6 @@ struct vx {
     uint8_t *ref;
 };
 
-static uint64_t
-xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
-static void
-fill_random(void *buf, size_t len, uint64_t seed)
-{
-    uint8_t *p = buf;
-    uint64_t s = seed | 1;
-
-    for (size_t i = 0; i < len; i++) {
-        if (i % 8 == 0) {
-            (void)xorshift(&s);
-        }
-        p[i] = (uint8_t)(s >> (8 * (i % 8)));
-    }
-}
-
 static void
 dump(const char *what, const char *path)
 {
@@ -103,50 +78,6 @@ vx_dump(struct vx *x)
 {
     dump("ioreqd log", x->log);
     dump("daemon log", x->peer_log);
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000,
-                          .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Wait until `path` exists (the daemon listens). */
-static int
-wait_path(const char *path, pid_t pid, unsigned ms)
-{
-    for (unsigned t = 0; t < ms; t += 10) {
-        struct stat st;
-        int status;
-
-        if (stat(path, &st) == 0) {
-            return 0;
-        }
-        if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
-            return -ECHILD;
-        }
-        sleep_ms(10);
-    }
-    return -ETIMEDOUT;
-}
-
-static void
-stop_pid(pid_t *pid, int sig)
-{
-    int st;
-
-    if (*pid <= 0) {
-        return;
-    }
-    kill(*pid, sig);
-    if (iq_spawn_wait(*pid, 5000, &st) < 0) {
-        kill(*pid, SIGKILL);
-        (void)iq_spawn_wait(*pid, 5000, &st);
-    }
-    *pid = -1;
 }
 
 static int
@@ -188,8 +119,8 @@ vx_teardown(void **state)
     struct vx *x = *state;
     char cmd[160];
 
-    stop_pid(&x->ioreqd, SIGKILL);
-    stop_pid(&x->peer, SIGKILL);
+    (void)iq_spawn_stop(&x->ioreqd, SIGKILL, 5000, NULL);
+    (void)iq_spawn_stop(&x->peer, SIGKILL, 5000, NULL);
     if (x->peer_stdin >= 0) {
         close(x->peer_stdin);
     }
@@ -239,7 +170,7 @@ start_qsd(struct vx *x)
              x->sock);
     unlink(x->sock);
     assert_int_equal(iq_spawn(QSD, argv, NULL, NULL, x->peer_log, &x->peer), 0);
-    rc = wait_path(x->sock, x->peer, WAIT_MS);
+    rc = iq_spawn_wait_path(x->sock, x->peer, WAIT_MS);
     if (rc < 0) {
         vx_dump(x);
         fail_msg("qemu-storage-daemon did not listen: %s", strerror(-rc));
@@ -254,7 +185,7 @@ make_disk(struct vx *x)
     assert_true(fd >= 0);
     x->ref = malloc(DISK_SIZE);
     assert_non_null(x->ref);
-    fill_random(x->ref, DISK_SIZE, 0x5eed);
+    iq_test_fill_random(x->ref, DISK_SIZE, 0x5eed);
     assert_int_equal(pwrite(fd, x->ref, DISK_SIZE, 0), (ssize_t)DISK_SIZE);
     close(fd);
 }
@@ -263,29 +194,19 @@ make_disk(struct vx *x)
 static void
 start_ioreqd(struct vx *x, const char *spec)
 {
-    char domid[16];
-    char *argv[] = {(char *)"ioreqd",
-                    (char *)"--domid",
-                    domid,
-                    (char *)"--arch",
-                    (char *)"arm",
-                    (char *)"--log-level",
-                    (char *)"info",
-                    (char *)"--device",
-                    (char *)spec,
-                    NULL};
+    const char *args[] = {"--log-level", "info", "--device", spec, NULL};
+    struct iq_ioreqd_spec is = {
+        .exe = IQ_IOREQD_PATH,
+        .log_path = x->log,
+        .args = args,
+        .ranges = 1,
+        .timeout_ms = WAIT_MS,
+    };
     int st = 0;
-    int rc;
+    int rc = iq_spawn_ioreqd(x->sim, &is, &x->ioreqd, &st);
 
-    snprintf(domid, sizeof(domid), "%u", iq_sim_domid(x->sim));
-    assert_int_equal(
-        iq_spawn(IQ_IOREQD_PATH, argv, NULL, x->sim, x->log, &x->ioreqd), 0);
-    rc = iq_spawn_wait_ready(x->sim, x->ioreqd, 1, WAIT_MS, &st);
     if (rc < 0) {
         vx_dump(x);
-        if (rc == -ECHILD) {
-            x->ioreqd = -1;
-        }
         fail_msg("ioreqd not ready: %s (status 0x%x)", strerror(-rc), st);
     }
 }
@@ -360,7 +281,7 @@ blk_io(struct vx *x, struct iq_blk *blk)
     assert_memory_equal(rbuf, x->ref + 2048 * 512, 4096);
 
     /* Write on queue 0, read back on queue 1, flush. */
-    fill_random(wbuf, 65536, 0xabcdef);
+    iq_test_fill_random(wbuf, 65536, 0xabcdef);
     assert_int_equal(iq_blk_write(blk, 0, 100, wbuf, 65536, &st), 0);
     assert_int_equal(st, IQ_BLK_S_OK);
     memset(rbuf, 0, 65536);
@@ -458,7 +379,7 @@ blk_mode(void **state, const char *mode)
     assert_int_equal(iq_vm_reset(iq_blk_dev(blk)), 0);
     iq_blk_free(blk);
     stop_ioreqd_clean(x);
-    stop_pid(&x->peer, SIGTERM);
+    (void)iq_spawn_stop(&x->peer, SIGTERM, 5000, NULL);
     check_disk_on_host(x);
 }
 
@@ -555,7 +476,7 @@ blk_kill(void **state, const char *mode)
         assert_int_equal(iq_blk_submit(blk, 0, &req[i], false), 0);
     }
     assert_int_equal(iq_blk_kick(blk, 0), 0);
-    stop_pid(&x->peer, SIGKILL);
+    (void)iq_spawn_stop(&x->peer, SIGKILL, 5000, NULL);
 
     /* The guest sees NEEDS_RESET (bounded wait). */
     for (unsigned t = 0; t < 500; t++) {
@@ -563,7 +484,7 @@ blk_kill(void **state, const char *mode)
         if (status & IQ_VM_S_NEEDS_RESET) {
             break;
         }
-        sleep_ms(10);
+        iq_test_sleep_ms(10);
     }
     if (!(status & IQ_VM_S_NEEDS_RESET)) {
         vx_dump(x);
@@ -671,7 +592,7 @@ start_testpmd(struct vx *x)
     }
     close(p[0]);
     x->peer_stdin = p[1];
-    rc = wait_path(x->sock, x->peer, WAIT_MS);
+    rc = iq_spawn_wait_path(x->sock, x->peer, WAIT_MS);
     if (rc < 0) {
         vx_dump(x);
         fail_msg("testpmd did not listen: %s", strerror(-rc));
@@ -703,7 +624,7 @@ net_mode(void **state, const char *mode)
         fail_msg("net attach: %s", strerror(-rc));
     }
     for (unsigned i = 0; i < IQ_ARRAY_SIZE_T(sizes); i++) {
-        fill_random(frame, sizes[i], 0x1000 + i);
+        iq_test_fill_random(frame, sizes[i], 0x1000 + i);
         memset(frame, 0xff, 6); /* broadcast destination */
         frame[12] = 0x88; /* local experimental EtherType */
         frame[13] = 0xb5;
@@ -725,7 +646,7 @@ net_mode(void **state, const char *mode)
     stop_ioreqd_clean(x);
     close(x->peer_stdin);
     x->peer_stdin = -1;
-    stop_pid(&x->peer, SIGTERM);
+    (void)iq_spawn_stop(&x->peer, SIGTERM, 5000, NULL);
 }
 
 static void
@@ -767,7 +688,7 @@ fs_mode(void **state, const char *mode)
     snprintf(src_arg, sizeof(src_arg), "source=%s", src);
     assert_int_equal(
         iq_spawn(VIRTIOFSD, argv, NULL, NULL, x->peer_log, &x->peer), 0);
-    rc = wait_path(x->sock, x->peer, WAIT_MS);
+    rc = iq_spawn_wait_path(x->sock, x->peer, WAIT_MS);
     if (rc < 0) {
         vx_dump(x);
         fail_msg("virtiofsd did not listen: %s", strerror(-rc));
@@ -790,7 +711,7 @@ fs_mode(void **state, const char *mode)
     iq_vm_free(dev);
     stop_ioreqd_clean(x);
     /* virtiofsd exits by itself when its client goes. */
-    stop_pid(&x->peer, SIGTERM);
+    (void)iq_spawn_stop(&x->peer, SIGTERM, 5000, NULL);
 }
 
 static void
@@ -811,8 +732,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_blk_shadow, vx_setup, vx_teardown),
         cmocka_unit_test_setup_teardown(test_blk_mmap, vx_setup, vx_teardown),
-        cmocka_unit_test_setup_teardown(test_blk_shadow_backpressure,
-                                        vx_setup, vx_teardown),
+        cmocka_unit_test_setup_teardown(test_blk_shadow_backpressure, vx_setup,
+                                        vx_teardown),
         cmocka_unit_test_setup_teardown(test_blk_kill_shadow, vx_setup,
                                         vx_teardown),
         cmocka_unit_test_setup_teardown(test_blk_kill_mmap, vx_setup,

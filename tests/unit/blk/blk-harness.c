@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "blk-harness.h"
 #include "ioreqd/virtio.h"
@@ -32,41 +31,6 @@
 #define R_DEV_LO 0x0a0
 #define R_DEV_HI 0x0a4
 
-static void *
-ram_map(void *opaque, const uint64_t *frames, size_t n, int prot, int *err)
-{
-    struct bh *h = opaque;
-    uint64_t pages = BH_RAM_SIZE / 4096;
-
-    (void)prot;
-    if (n == 0 || frames[0] >= pages || n > BH_SLACK / 4096 + pages) {
-        for (size_t i = 0; i < n; i++) {
-            err[i] = -EFAULT;
-        }
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        /* Buckets are consecutive frames; pages past RAM are holes. */
-        err[i] =
-            (frames[i] == frames[0] + i && frames[i] < pages) ? 0 : -EFAULT;
-    }
-    return h->ram + frames[0] * 4096;
-}
-
-static int
-ram_unmap(void *opaque, void *va, size_t n)
-{
-    (void)opaque;
-    (void)va;
-    (void)n;
-    return 0;
-}
-
-static const struct iq_mc_backend_ops ram_ops = {
-    .map = ram_map,
-    .unmap = ram_unmap,
-};
-
 static int
 irq_set_level(void *opaque, uint32_t irq, unsigned level)
 {
@@ -89,18 +53,17 @@ bh_init(struct bh *h)
     struct iq_mc_config mc = {
         .cap_bytes = 4u << 20,
         .bucket_shift = 20,
-        .foreign = &ram_ops,
+        .foreign = &iq_test_ram_ops,
     };
     int ret;
 
     memset(h, 0, sizeof(*h));
-    h->ram = mmap(NULL, BH_RAM_SIZE + BH_SLACK, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (h->ram == MAP_FAILED) {
-        h->ram = NULL;
-        return -ENOMEM;
+    ret = iq_test_ram_init(&h->fake, BH_RAM_SIZE, BH_SLACK);
+    if (ret < 0) {
+        return ret;
     }
-    mc.foreign_opaque = h;
+    h->ram = h->fake.ram;
+    mc.foreign_opaque = &h->fake;
     ret = iq_mc_create(&mc, &h->mc);
     if (ret == 0) {
         ret = iq_loop_create(&h->loop);
@@ -123,10 +86,8 @@ bh_fini(struct bh *h)
     h->mc = NULL;
     iq_loop_destroy(h->loop);
     h->loop = NULL;
-    if (h->ram != NULL) {
-        munmap(h->ram, BH_RAM_SIZE + BH_SLACK);
-        h->ram = NULL;
-    }
+    iq_test_ram_fini(&h->fake);
+    h->ram = NULL;
 }
 
 uint32_t

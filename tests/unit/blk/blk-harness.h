@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iq-test-ram.h"
 #include "ioreqd/loop.h"
 #include "ioreqd/mapcache.h"
 #include "ioreqd/storage.h"
@@ -31,7 +32,8 @@ struct bh_queue {
 };
 
 struct bh {
-    uint8_t *ram; /* BH_RAM_SIZE + one bucket of slack */
+    struct iq_test_ram fake; /* BH_RAM_SIZE + one bucket of slack */
+    uint8_t *ram; /* fake.ram */
     struct iq_mc *mc;
     struct iq_loop *loop;
     struct iq_virtio_blk *blk;

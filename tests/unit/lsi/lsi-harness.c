@@ -1,46 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* LSI 53C895A test harness (see lsi-harness.h). */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "ioreqd/scsi.h"
 #include "ioreqd/storage.h"
 #include "lsi-harness.h"
-
-static void *
-ram_map(void *opaque, const uint64_t *frames, size_t n, int prot, int *err)
-{
-    struct lh *h = opaque;
-    uint64_t pages = h->ram_size / 4096;
-    bool any = false;
-
-    (void)prot;
-    for (size_t i = 0; i < n; i++) {
-        err[i] = (frames[i] == frames[0] + i && frames[i] < pages) ? 0
-                                                                   : -EFAULT;
-        any = any || err[i] == 0;
-    }
-    if (n == 0 || !any) {
-        return NULL;
-    }
-    return h->ram + frames[0] * 4096;
-}
-
-static int
-ram_unmap(void *opaque, void *va, size_t n)
-{
-    (void)opaque;
-    (void)va;
-    (void)n;
-    return 0;
-}
-
-static const struct iq_mc_backend_ops lh_ram_ops = {
-    .map = ram_map,
-    .unmap = ram_unmap,
-};
 
 static int
 host_map(void *host, unsigned bar, enum iq_space space, uint64_t addr,
@@ -97,19 +62,20 @@ lh_init_sized(struct lh *h, bool two_luns, unsigned budget, size_t ram_size)
     struct iq_mc_config mc = {
         .cap_bytes = 1u << 20,
         .bucket_shift = 12,
-        .foreign = &lh_ram_ops,
+        .foreign = &iq_test_ram_ops,
     };
     struct iq_storage_opts so = {0};
     struct iq_lsi_config lc;
     int rc;
 
     memset(h, 0, sizeof(*h));
-    h->ram_size = ram_size;
-    h->ram = calloc(1, h->ram_size);
-    if (h->ram == NULL) {
-        return -ENOMEM;
+    rc = iq_test_ram_init(&h->fake, ram_size, 0);
+    if (rc < 0) {
+        return rc;
     }
-    mc.foreign_opaque = h;
+    h->ram = h->fake.ram;
+    h->ram_size = ram_size;
+    mc.foreign_opaque = &h->fake;
     rc = iq_mc_create(&mc, &h->mc);
     if (rc == 0) {
         rc = iq_loop_create(&h->loop);
@@ -164,7 +130,7 @@ lh_fini(struct lh *h)
     h->mc = NULL;
     iq_loop_destroy(h->loop);
     h->loop = NULL;
-    free(h->ram);
+    iq_test_ram_fini(&h->fake);
     h->ram = NULL;
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ioreqd/lsi.h"
+#include "iq-test-ram.h"
 
 #define LH_RAM_SIZE (1u << 20)
 #define LH_DISK_SIZE (256u * 1024u)
@@ -30,8 +31,9 @@
 #define LH_MI 7u
 
 struct lh {
-    uint8_t *ram;
-    size_t ram_size;
+    struct iq_test_ram fake; /* guest RAM, pages past the end are holes */
+    uint8_t *ram; /* fake.ram */
+    size_t ram_size; /* fake.size */
     struct iq_mc *mc;
     struct iq_loop *loop;
     struct iq_storage *sto[2];

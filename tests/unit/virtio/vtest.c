@@ -1,67 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test harness: flat fake RAM, IRQ recorder, tiny virtio-mmio driver. */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "vtest.h"
-
-static bool
-frame_ok(uint64_t f)
-{
-    uint64_t gpa = f << IQ_PAGE_SHIFT;
-
-    return gpa < VT_RAM_SIZE &&
-           !(gpa >= VT_HOLE && gpa < (uint64_t)VT_HOLE + VT_HOLE_LEN);
-}
-
-/*
- * Map `n` consecutive frames as one host range inside the flat buffer;
- * pages in the hole or past the end get -EFAULT and are never touched.
- */
-static void *
-flat_map(void *opaque, const uint64_t *frames, size_t n, int prot, int *err)
-{
-    struct vt_env *e = opaque;
-    bool any = false;
-
-    (void)prot;
-    for (size_t i = 0; i < n; i++) {
-        bool ok = frame_ok(frames[i]) && frames[i] == frames[0] + i;
-
-        err[i] = ok ? 0 : -EFAULT;
-        any = any || ok;
-    }
-    if (!any || (frames[0] << IQ_PAGE_SHIFT) >= VT_RAM_SIZE) {
-        for (size_t i = 0; i < n; i++) {
-            err[i] = -EFAULT;
-        }
-        return NULL;
-    }
-    e->maps++;
-    return e->ram + (frames[0] << IQ_PAGE_SHIFT);
-}
-
-static int
-flat_unmap(void *opaque, void *va, size_t n)
-{
-    struct vt_env *e = opaque;
-
-    (void)va;
-    (void)n;
-    e->unmaps++;
-    return 0;
-}
-
-static const struct iq_mc_backend_ops flat_ops = {
-    .map = flat_map,
-    .unmap = flat_unmap,
-};
 
 static int
 rec_set_level(void *opaque, uint32_t irq, unsigned level)
@@ -87,15 +33,17 @@ vt_env_init(struct vt_env *e, size_t cap_bytes)
     struct iq_mc_config mcc = {
         .cap_bytes = cap_bytes != 0 ? cap_bytes : (1u << 20),
         .bucket_shift = VT_BUCKET_SHIFT,
-        .foreign = &flat_ops,
+        .foreign = &iq_test_ram_ops,
     };
 
     memset(e, 0, sizeof(*e));
     /* Extra slack so a bucket mapped at the end stays inside the buffer. */
-    e->ram = aligned_alloc(4096, VT_RAM_SIZE + (1u << VT_BUCKET_SHIFT));
-    assert_non_null(e->ram);
-    memset(e->ram, 0, VT_RAM_SIZE);
-    mcc.foreign_opaque = e;
+    assert_int_equal(
+        iq_test_ram_init(&e->fake, VT_RAM_SIZE, 1u << VT_BUCKET_SHIFT), 0);
+    e->fake.hole = VT_HOLE;
+    e->fake.hole_len = VT_HOLE_LEN;
+    e->ram = e->fake.ram;
+    mcc.foreign_opaque = &e->fake;
     assert_int_equal(iq_mc_create(&mcc, &e->mc), 0);
     assert_int_equal(iq_loop_create(&e->loop), 0);
 }
@@ -105,7 +53,8 @@ vt_env_fini(struct vt_env *e)
 {
     iq_loop_destroy(e->loop);
     iq_mc_destroy(e->mc);
-    free(e->ram);
+    iq_test_ram_fini(&e->fake);
+    e->ram = NULL;
 }
 
 uint64_t

@@ -15,6 +15,7 @@
 #include "ioreqd/loop.h"
 #include "ioreqd/mapcache.h"
 #include "ioreqd/virtio.h"
+#include "iq-test-ram.h"
 
 /* Guest RAM: [0, VT_RAM_SIZE) minus the hole [VT_HOLE, VT_HOLE + 64 KiB). */
 #define VT_RAM_SIZE (4u << 20)
@@ -62,9 +63,8 @@ struct vt_irq {
 };
 
 struct vt_env {
-    uint8_t *ram;
-    unsigned maps;
-    unsigned unmaps;
+    struct iq_test_ram fake; /* RAM with the hole; counts maps, unmaps */
+    uint8_t *ram; /* fake.ram */
     struct iq_mc *mc;
     struct iq_loop *loop;
     struct vt_irq irq;
