@@ -19,6 +19,8 @@
 
 #include "ioreq-internal.h"
 
+#include "ioreqd/log.h"
+
 #define FZ_RAM_BASE 0x100000ull
 #define FZ_RAM_SIZE 0x10000u
 #define FZ_REGS 8192u
@@ -296,8 +298,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cur c = {data, size};
     struct fz *z;
     uint8_t arch;
+
     /* Bound the work per input regardless of its length. */
     unsigned ops = 0;
+
+    /* Guest errors are expected here: keep the fuzzer's output quiet. */
+    iq_log_set_level(IQ_LOG_ERR);
 
     if (!take(&c, &arch, 1)) {
         return 0;

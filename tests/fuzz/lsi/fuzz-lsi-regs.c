@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ioreqd/pci.h"
+#include "ioreqd/log.h"
 #include "lsi-harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +29,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct lh h;
     size_t pos = 0;
     unsigned ops = 0;
+
+    /* Guest errors are expected here: keep the fuzzer's output quiet. */
+    iq_log_set_level(IQ_LOG_ERR);
 
     if (lh_init_sized(&h, true, 64, 64u * 1024u) < 0) {
         return 0;
@@ -48,8 +52,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 1:
             if (h.bar_ops[1] != NULL) {
-                (void)h.bar_ops[1]->read(h.bar_opaque[1],
-                                         (uint64_t)off | (uint64_t)(val & 3u) << 8, sz);
+                (void)h.bar_ops[1]->read(
+                    h.bar_opaque[1], (uint64_t)off | (uint64_t)(val & 3u) << 8,
+                    sz);
             }
             break;
         case 2:

@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 
 #include "ioreqd/mapcache.h"
+#include "ioreqd/log.h"
 
 #define FZ_PG 4096u
 #define FZ_SHIFT 14u
@@ -256,6 +257,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz *f;
+
+    /* Guest errors are expected here: keep the fuzzer's output quiet. */
+    iq_log_set_level(IQ_LOG_ERR);
     struct iq_mc_config cfg = {
         .cap_bytes = FZ_CAP,
         .bucket_shift = FZ_SHIFT,
