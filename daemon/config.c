@@ -214,7 +214,7 @@ key_allowed(enum iq_dev_type t, const char *key)
     static const char *const common_keys[] = {"base", "irq"};
     static const char *const blk_keys[] = {"file",   "ro",    "serial",
                                            "queues", "cache", "engine"};
-    static const char *const con_keys[] = {"backend"};
+    static const char *const con_keys[] = {"backend", "maxsize"};
     static const char *const vu_keys[] = {"type",   "socket", "mode",
                                           "queues", "tag",    "shadow"};
 
@@ -445,6 +445,17 @@ apply_key(struct iq_dev_spec *dev, enum iq_arch arch, bool arch_known,
                    val);
             return -EINVAL;
         }
+        return 0;
+    }
+    if (strcmp(key, "maxsize") == 0) {
+        /* virtio-console file: backend: cap on the file's size. */
+        rc = iq_daemon_parse_size(val, &v);
+        if (rc < 0 || v == 0) {
+            seterr(err, err_len, "%s: bad maxsize '%s' (bytes, K/M/G)", what,
+                   val);
+            return -EINVAL;
+        }
+        dev->con_maxsize = v;
         return 0;
     }
     /* backend (virtio-console) */
@@ -1207,7 +1218,7 @@ iq_daemon_usage(void)
            "[,engine=uring|threads]\n"
            "  virtio-rng,base=ADDR,irq=N\n"
            "  virtio-console,base=ADDR,irq=N"
-           "[,backend=pty|file:PATH|socket:PATH]\n"
+           "[,backend=pty|file:PATH|socket:PATH][,maxsize=SIZE]\n"
            "  vhost-user,base=ADDR,irq=N,type=blk|fs|net|gpu|ID,"
            "socket=PATH\n"
            "             [,mode=shadow|mmap][,queues=Q][,tag=FSTAG]"

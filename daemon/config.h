@@ -100,6 +100,7 @@ struct iq_dev_spec {
     /* virtio-console */
     enum iq_con_backend con_backend;
     char *con_path; /* malloc'ed; file: or socket: path */
+    uint64_t con_maxsize; /* file: size cap in bytes; 0: default (16 MiB) */
     /* vhost-user */
     uint32_t vu_device_id; /* virtio device id from type= */
     char *vu_socket; /* malloc'ed */

@@ -149,6 +149,7 @@ con_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
     case IQ_CON_FILE:
         cc.backend = IQ_VIRTIO_CONSOLE_FILE;
         cc.path = spec->con_path;
+        cc.file_max = spec->con_maxsize;
         break;
     case IQ_CON_SOCKET:
         cc.backend = IQ_VIRTIO_CONSOLE_SOCKET;

@@ -653,3 +653,15 @@ iq_mc_get_stats(const struct iq_mc *mc, struct iq_mc_stats *st)
 {
     *st = mc->st;
 }
+
+size_t
+iq_mc_cap_bytes(const struct iq_mc *mc)
+{
+    return mc->cap;
+}
+
+size_t
+iq_mc_bucket_bytes(const struct iq_mc *mc)
+{
+    return mc->bucket_bytes;
+}

@@ -17,7 +17,6 @@
  *    are pinned for the request's lifetime; they never touch the mapcache.
  * Host errors are returned to the callback as -errno.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -29,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #if IQ_HAVE_URING
@@ -79,6 +79,7 @@ struct file_call {
 struct file_slot {
     struct file_op op;
     struct file_slot *next_free;
+    struct file_slot *next_unsub; /* SQE prepared, not taken by the kernel */
 };
 
 struct file_worker {
@@ -103,13 +104,19 @@ struct file_sto {
 #if IQ_HAVE_URING
     struct io_uring ring;
     bool ring_ok;
-    bool sq_dirty; /* SQEs prepared but not submitted */
+    int dead_err; /* 0, or the -errno that made submission impossible */
+    unsigned kernel_n; /* SQEs the kernel took whose CQE is not seen yet */
     struct iq_loop_work submit_work;
     struct file_slot slots[FILE_QD];
     struct file_slot *free_slots;
+    struct file_slot *unsub_head; /* SQEs not taken yet, in SQ order */
+    struct file_slot *unsub_tail;
     struct iq_sto_req *pend_head; /* waiting for a slot (FIFO) */
     struct iq_sto_req *pend_tail;
+    struct iq_sto_req *fail_head; /* failed without a CQE, res_ set */
+    struct iq_sto_req *fail_tail;
 #endif
+    bool drain_warned;
     struct file_worker *workers;
     unsigned nworkers;
     bool done_init;
@@ -330,6 +337,47 @@ evfd_consume(struct file_sto *fs)
     (void)n; /* EAGAIN: nothing pending; the lists are checked anyway */
 }
 
+/* Back off for a millisecond when waiting itself failed. */
+static void
+drain_backoff(void)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+/* Milliseconds on the monotonic clock. */
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+deadline_in(int timeout_ms)
+{
+    return now_ms() + timeout_ms;
+}
+
+/*
+ * How long one wait of a drain may last: at most a second (then the lists
+ * are looked at again), 0 when `deadline` passed; deadline -1 is "none".
+ */
+static int
+wait_ms(int64_t deadline)
+{
+    int64_t left;
+
+    if (deadline < 0) {
+        return 1000;
+    }
+    left = deadline - now_ms();
+    return left <= 0 ? 0 : (int)IQ_MIN(left, (int64_t)1000);
+}
+
 /* ---- worker threads ---------------------------------------------------- */
 
 static void *
@@ -415,24 +463,51 @@ thr_submit(struct iq_storage *s, struct iq_sto_req *req)
     return 0;
 }
 
-static void
-thr_drain(struct iq_storage *s)
+static bool
+thr_drain_until(struct file_sto *fs, int64_t deadline)
 {
-    struct file_sto *fs = IQ_CONTAINER_OF(s, struct file_sto, base);
-
+    /*
+     * Never return with requests in flight: the workers hold the caller's
+     * iovecs (pinned guest memory). Every request a worker took finishes
+     * (op_run_sync is bounded), so this ends; when poll itself fails the
+     * done list is checked again after a short sleep.
+     */
     while (fs->inflight > 0) {
         struct pollfd pfd = {.fd = fs->evfd, .events = POLLIN};
+
+        int ms;
 
         if (thr_complete(fs) > 0) {
             continue;
         }
-        if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
-            IQ_ERR("storage", "poll on completion eventfd: %s",
-                   strerror(errno));
-            return;
+        ms = wait_ms(deadline);
+        if (ms == 0) {
+            return false;
+        }
+        if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
+            if (!fs->drain_warned) {
+                fs->drain_warned = true;
+                IQ_ERR("storage", "poll on completion eventfd: %s",
+                       strerror(errno));
+            }
+            drain_backoff();
         }
         evfd_consume(fs);
     }
+    return true;
+}
+
+static void
+thr_drain(struct iq_storage *s)
+{
+    (void)thr_drain_until(IQ_CONTAINER_OF(s, struct file_sto, base), -1);
+}
+
+static bool
+thr_drain_for(struct iq_storage *s, int timeout_ms)
+{
+    return thr_drain_until(IQ_CONTAINER_OF(s, struct file_sto, base),
+                           deadline_in(timeout_ms));
 }
 
 static int
@@ -498,47 +573,158 @@ thr_stop(struct file_sto *fs)
 /* ---- io_uring ---------------------------------------------------------- */
 
 #if IQ_HAVE_URING
+/* Queue a finished-without-CQE request for uring_fail_complete(). */
 static void
-uring_flush_sq(struct file_sto *fs)
+uring_fail_req(struct file_sto *fs, struct iq_sto_req *req, int err)
+{
+    req->res_ = err;
+    fifo_push(&fs->fail_head, &fs->fail_tail, req);
+    iq_loop_defer(fs->base.loop, &fs->submit_work);
+}
+
+static void
+uring_free_slot(struct file_sto *fs, struct file_slot *sl)
+{
+    sl->op.req = NULL;
+    sl->next_unsub = NULL;
+    sl->next_free = fs->free_slots;
+    fs->free_slots = sl;
+}
+
+/*
+ * Submission failed for good (not EINTR/EAGAIN/EBUSY): the SQEs the kernel
+ * did not take never will be, so their requests and those waiting for a
+ * slot fail with `err`; later requests fail the same way. Requests the
+ * kernel took still complete through their CQEs.
+ */
+static void
+uring_die(struct file_sto *fs, int err)
+{
+    struct iq_sto_req *req;
+
+    IQ_ERR("storage", "io_uring_submit: %s; failing new requests",
+           strerror(-err));
+    fs->dead_err = err;
+    while (fs->unsub_head != NULL) {
+        struct file_slot *sl = fs->unsub_head;
+
+        fs->unsub_head = sl->next_unsub;
+        req = sl->op.req;
+        uring_free_slot(fs, sl);
+        uring_fail_req(fs, req, err);
+    }
+    fs->unsub_tail = NULL;
+    while ((req = fifo_pop(&fs->pend_head, &fs->pend_tail)) != NULL) {
+        uring_fail_req(fs, req, err);
+    }
+}
+
+/* Run the callbacks of failed requests. Returns how many ran. */
+static unsigned
+uring_fail_complete(struct file_sto *fs)
+{
+    struct iq_sto_req *req = fs->fail_head;
+    unsigned n = 0;
+
+    /* Requests a callback submits wait for the next pass. */
+    fs->fail_head = NULL;
+    fs->fail_tail = NULL;
+    while (req != NULL) {
+        struct iq_sto_req *next = req->next_;
+
+        req->next_ = NULL;
+        fs->inflight--;
+        req->cb(req, req->res_);
+        req = next;
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Hand the prepared SQEs to the kernel. 0 when it took some or there was
+ * nothing to take, -EINTR/-EAGAIN/-EBUSY when it should be tried again,
+ * another -errno when submission is dead (uring_die ran).
+ */
+static int
+uring_submit_sq(struct file_sto *fs)
 {
     int ret;
 
-    if (!fs->sq_dirty) {
-        return;
+    if (fs->unsub_head == NULL || fs->dead_err != 0) {
+        return 0;
     }
     ret = io_uring_submit(&fs->ring);
-    if (ret >= 0) {
-        fs->sq_dirty = false;
-        return;
+    if (ret == 0) {
+        return -EAGAIN;
     }
-    if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-        IQ_WARN("storage", "io_uring_submit: %s", strerror(-ret));
+    if (ret > 0) {
+        /* The kernel takes SQEs in ring order, the order of this list. */
+        for (int i = 0; i < ret && fs->unsub_head != NULL; i++) {
+            struct file_slot *sl = fs->unsub_head;
+
+            fs->unsub_head = sl->next_unsub;
+            sl->next_unsub = NULL;
+            fs->kernel_n++;
+        }
+        if (fs->unsub_head == NULL) {
+            fs->unsub_tail = NULL;
+        }
+        return 0;
     }
-    /* Try again after the next batch of events. */
-    iq_loop_defer(fs->base.loop, &fs->submit_work);
+    if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY) {
+        return ret;
+    }
+    uring_die(fs, ret);
+    return ret;
+}
+
+static void
+uring_flush_sq(struct file_sto *fs)
+{
+    int ret = uring_submit_sq(fs);
+
+    if ((ret == -EINTR || ret == -EAGAIN || ret == -EBUSY) ||
+        (ret == 0 && fs->unsub_head != NULL)) {
+        /* Try again after the next batch of events. */
+        iq_loop_defer(fs->base.loop, &fs->submit_work);
+    }
 }
 
 static void
 uring_submit_work(void *opaque)
 {
-    uring_flush_sq(opaque);
+    struct file_sto *fs = opaque;
+
+    uring_flush_sq(fs);
+    (void)uring_fail_complete(fs);
 }
 
 static void
 uring_issue(struct file_sto *fs, struct file_slot *sl)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&fs->ring);
+    struct io_uring_sqe *sqe = NULL;
     struct file_call c;
 
-    if (sqe == NULL) {
-        uring_flush_sq(fs);
+    if (fs->dead_err == 0) {
         sqe = io_uring_get_sqe(&fs->ring);
+        if (sqe == NULL) {
+            uring_flush_sq(fs);
+            sqe = fs->dead_err == 0 ? io_uring_get_sqe(&fs->ring) : NULL;
+        }
     }
-    /*
-     * A slot has at most one SQE outstanding and there are as many slots
-     * as SQ entries, so the SQ cannot be full here.
-     */
-    assert(sqe != NULL);
+    if (sqe == NULL) {
+        /*
+         * Submission is dead. (While it is alive the SQ cannot be full: a
+         * slot has at most one SQE outstanding and there are as many slots
+         * as SQ entries.)
+         */
+        struct iq_sto_req *req = sl->op.req;
+
+        uring_free_slot(fs, sl);
+        uring_fail_req(fs, req, fs->dead_err != 0 ? fs->dead_err : -EIO);
+        return;
+    }
     op_next(fs, &sl->op, &c);
     switch (c.kind) {
     case CALL_READV:
@@ -555,10 +741,14 @@ uring_issue(struct file_sto *fs, struct file_slot *sl)
         break;
     }
     io_uring_sqe_set_data(sqe, sl);
-    if (!fs->sq_dirty) {
-        fs->sq_dirty = true;
+    sl->next_unsub = NULL;
+    if (fs->unsub_tail != NULL) {
+        fs->unsub_tail->next_unsub = sl;
+    } else {
+        fs->unsub_head = sl;
         iq_loop_defer(fs->base.loop, &fs->submit_work);
     }
+    fs->unsub_tail = sl;
 }
 
 static void
@@ -575,6 +765,10 @@ uring_submit(struct iq_storage *s, struct iq_sto_req *req)
     struct file_slot *sl = fs->free_slots;
 
     fs->inflight++;
+    if (fs->dead_err != 0) {
+        uring_fail_req(fs, req, fs->dead_err);
+        return 0;
+    }
     if (sl == NULL) {
         fifo_push(&fs->pend_head, &fs->pend_tail, req);
         return 0;
@@ -584,8 +778,9 @@ uring_submit(struct iq_storage *s, struct iq_sto_req *req)
     return 0;
 }
 
+/* Run the callbacks of the CQEs that are there, without waiting. */
 static void
-uring_reap(struct file_sto *fs)
+uring_reap_cqes(struct file_sto *fs)
 {
     struct io_uring_cqe *cqe;
 
@@ -601,6 +796,7 @@ uring_reap(struct file_sto *fs)
         int r = cqe->res;
 
         io_uring_cqe_seen(&fs->ring, cqe);
+        fs->kernel_n--;
         if (!op_result(&sl->op, r, &res)) {
             uring_issue(fs, sl);
             continue;
@@ -610,13 +806,17 @@ uring_reap(struct file_sto *fs)
         if (next != NULL) {
             uring_start(fs, sl, next);
         } else {
-            sl->op.req = NULL;
-            sl->next_free = fs->free_slots;
-            fs->free_slots = sl;
+            uring_free_slot(fs, sl);
         }
         fs->inflight--;
         req->cb(req, res);
     }
+}
+
+static void
+uring_reap(struct file_sto *fs)
+{
+    uring_reap_cqes(fs);
     uring_flush_sq(fs);
 }
 
@@ -630,23 +830,83 @@ uring_on_event(void *opaque, uint32_t events)
     uring_reap(fs);
 }
 
+/*
+ * Returns only when nothing is in flight: the kernel may write into the
+ * caller's iovecs (pinned guest memory) until the CQE is seen. SQEs the
+ * kernel refused for now (EAGAIN, EBUSY) are submitted again here, not
+ * later from the loop; when submission fails for good they complete with
+ * the error. When waiting itself fails, the CQ is polled after a sleep.
+ */
+static bool
+uring_drain_until(struct file_sto *fs, int64_t deadline)
+{
+    while (fs->inflight > 0) {
+        struct io_uring_cqe *cqe;
+        int ms;
+        int ret;
+
+        (void)uring_fail_complete(fs);
+        uring_reap_cqes(fs);
+        if (fs->inflight == 0) {
+            break;
+        }
+        ret = uring_submit_sq(fs);
+        ms = wait_ms(deadline);
+        if (ms == 0) {
+            /* The loop goes on: it submits and reaps the rest. */
+            iq_loop_defer(fs->base.loop, &fs->submit_work);
+            return false;
+        }
+        if (ret == -EINTR) {
+            continue;
+        }
+        if (fs->kernel_n == 0) {
+            if (ret == -EAGAIN || ret == -EBUSY) {
+                /* Nothing to wait for yet: let the kernel recover. */
+                drain_backoff();
+            }
+            /* Else: only failed requests or new SQEs are left. */
+            continue;
+        }
+        if (deadline < 0) {
+            ret = io_uring_wait_cqe(&fs->ring, &cqe);
+        } else {
+            /*
+             * Bounded: wait on the completion eventfd, not with
+             * io_uring_wait_cqe_timeout(), which on kernels without
+             * IORING_FEAT_EXT_ARG takes an SQE and submits behind our back.
+             */
+            struct pollfd pfd = {.fd = fs->evfd, .events = POLLIN};
+
+            evfd_consume(fs);
+            ret = 0;
+            if (io_uring_cq_ready(&fs->ring) == 0 && poll(&pfd, 1, ms) < 0) {
+                ret = IQ_NEG_ERRNO();
+            }
+        }
+        if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -ETIME) {
+            if (!fs->drain_warned) {
+                fs->drain_warned = true;
+                IQ_ERR("storage", "io_uring_wait_cqe: %s", strerror(-ret));
+            }
+            drain_backoff();
+        }
+    }
+    iq_loop_cancel(fs->base.loop, &fs->submit_work);
+    return true;
+}
+
 static void
 uring_drain(struct iq_storage *s)
 {
-    struct file_sto *fs = IQ_CONTAINER_OF(s, struct file_sto, base);
+    (void)uring_drain_until(IQ_CONTAINER_OF(s, struct file_sto, base), -1);
+}
 
-    while (fs->inflight > 0) {
-        struct io_uring_cqe *cqe;
-        int ret;
-
-        uring_flush_sq(fs);
-        ret = io_uring_wait_cqe(&fs->ring, &cqe);
-        if (ret < 0 && ret != -EINTR && ret != -EAGAIN) {
-            IQ_ERR("storage", "io_uring_wait_cqe: %s", strerror(-ret));
-            return;
-        }
-        uring_reap(fs);
-    }
+static bool
+uring_drain_for(struct iq_storage *s, int timeout_ms)
+{
+    return uring_drain_until(IQ_CONTAINER_OF(s, struct file_sto, base),
+                             deadline_in(timeout_ms));
 }
 
 static int
@@ -681,6 +941,7 @@ static const struct sto_engine_ops thr_engine_ops = {
     .name = "threads",
     .submit = thr_submit,
     .drain = thr_drain,
+    .drain_for = thr_drain_for,
     .destroy = file_destroy,
 };
 
@@ -689,6 +950,7 @@ static const struct sto_engine_ops uring_engine_ops = {
     .name = "io_uring",
     .submit = uring_submit,
     .drain = uring_drain,
+    .drain_for = uring_drain_for,
     .destroy = file_destroy,
 };
 #endif

@@ -47,8 +47,24 @@ static const struct sto_engine_ops mem_engine_ops = {
     .name = "mem",
     .submit = iq_sto_sync_submit,
     .drain = iq_sto_sync_drain,
+    .drain_for = iq_sto_sync_drain_for,
     .destroy = iq_sto_sync_destroy,
 };
+
+void
+iq_storage_mem_hold(struct iq_storage *s, bool hold)
+{
+    struct sto_sync *ss;
+
+    if (s == NULL || s->ops != &mem_engine_ops) {
+        return;
+    }
+    ss = IQ_CONTAINER_OF(s, struct sto_sync, base);
+    ss->hold = hold;
+    if (!hold && ss->head != NULL) {
+        iq_loop_defer(s->loop, &ss->work);
+    }
+}
 
 int
 iq_storage_open_mem(struct iq_loop *loop, uint64_t size,

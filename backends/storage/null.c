@@ -33,6 +33,7 @@ static const struct sto_engine_ops null_engine_ops = {
     .name = "null",
     .submit = iq_sto_sync_submit,
     .drain = iq_sto_sync_drain,
+    .drain_for = iq_sto_sync_drain_for,
     .destroy = iq_sto_sync_destroy,
 };
 

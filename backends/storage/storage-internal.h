@@ -24,6 +24,8 @@ struct sto_engine_ops {
     const char *name;
     int (*submit)(struct iq_storage *s, struct iq_sto_req *req);
     void (*drain)(struct iq_storage *s);
+    /* Bounded drain: true when nothing is in flight any more. */
+    bool (*drain_for)(struct iq_storage *s, int timeout_ms);
     void (*destroy)(struct iq_storage *s);
 };
 
@@ -55,6 +57,7 @@ struct sto_sync {
     struct iq_loop_work work;
     struct iq_sto_req *head; /* FIFO of submitted requests */
     struct iq_sto_req *tail;
+    bool hold; /* iq_storage_mem_hold() */
 };
 
 /*
@@ -67,6 +70,7 @@ IQ_MUST_CHECK int iq_sto_sync_create(struct iq_loop *loop, uint64_t size,
                                      sto_sync_exec exec, struct sto_sync **out);
 int iq_sto_sync_submit(struct iq_storage *s, struct iq_sto_req *req);
 void iq_sto_sync_drain(struct iq_storage *s);
+bool iq_sto_sync_drain_for(struct iq_storage *s, int timeout_ms);
 void iq_sto_sync_destroy(struct iq_storage *s);
 
 #endif /* IQ_STORAGE_STORAGE_INTERNAL_H */

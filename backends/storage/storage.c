@@ -80,6 +80,15 @@ iq_storage_drain(struct iq_storage *s)
     }
 }
 
+bool
+iq_storage_drain_for(struct iq_storage *s, int timeout_ms)
+{
+    if (s == NULL) {
+        return true;
+    }
+    return s->ops->drain_for(s, timeout_ms < 0 ? 0 : timeout_ms);
+}
+
 void
 iq_storage_destroy(struct iq_storage *s)
 {
@@ -144,7 +153,11 @@ sync_run_batch(struct sto_sync *ss)
 static void
 sync_work(void *opaque)
 {
-    sync_run_batch(opaque);
+    struct sto_sync *ss = opaque;
+
+    if (!ss->hold) {
+        sync_run_batch(ss);
+    }
 }
 
 int
@@ -173,6 +186,20 @@ iq_sto_sync_drain(struct iq_storage *s)
         sync_run_batch(ss);
     }
     iq_loop_cancel(s->loop, &ss->work);
+}
+
+/* The operations are memory copies: only a held mem device waits. */
+bool
+iq_sto_sync_drain_for(struct iq_storage *s, int timeout_ms)
+{
+    struct sto_sync *ss = IQ_CONTAINER_OF(s, struct sto_sync, base);
+
+    (void)timeout_ms;
+    if (ss->hold) {
+        return ss->head == NULL;
+    }
+    iq_sto_sync_drain(s);
+    return true;
 }
 
 void

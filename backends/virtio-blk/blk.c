@@ -26,6 +26,13 @@
 #define BLK_SEG_LEN 16u
 #define BLK_SECTOR 512u
 #define BLK_SECTOR_SHIFT 9
+/*
+ * How long a guest-triggered reset waits for the storage on the loop
+ * thread. Linux's virtio-mmio driver writes Status 0 and does not read it
+ * back, so a reset that ends at once is what it expects; beyond this bound
+ * the reset ends asynchronously (Status reads non-zero until then).
+ */
+#define BLK_RESET_WAIT_MS 50
 
 struct blk_queue;
 
@@ -67,6 +74,8 @@ struct iq_virtio_blk {
     uint8_t serial[IQ_VIRTIO_BLK_ID_BYTES];
     unsigned num_queues;
     uint16_t queue_max;
+    uint32_t seg_max; /* advertised: one request fits in half the cap */
+    uint32_t size_max;
     uint64_t capacity; /* 512-byte sectors */
     uint32_t blk_size;
     uint64_t offered;
@@ -583,9 +592,8 @@ blk_config_build(struct iq_virtio_blk *blk, uint8_t *c)
     }
     memset(c, 0, IQ_VIRTIO_BLK_CONFIG_SIZE);
     put64(c + IQ_VIRTIO_BLK_CFG_CAPACITY, blk->capacity);
-    put32(c + IQ_VIRTIO_BLK_CFG_SIZE_MAX, IQ_VIRTIO_BLK_SIZE_MAX);
-    put32(c + IQ_VIRTIO_BLK_CFG_SEG_MAX,
-          blk->queue_max > 3 ? blk->queue_max - 2u : 1u);
+    put32(c + IQ_VIRTIO_BLK_CFG_SIZE_MAX, blk->size_max);
+    put32(c + IQ_VIRTIO_BLK_CFG_SEG_MAX, blk->seg_max);
     put32(c + IQ_VIRTIO_BLK_CFG_BLK_SIZE, blk->blk_size);
     /* Topology: physical = logical block, no offset, min_io 1 block. */
     put16(c + IQ_VIRTIO_BLK_CFG_TOPOLOGY + 2, 1);
@@ -679,6 +687,26 @@ blk_reset(void *opaque)
     blk->writeback = blk->writeback_default;
 }
 
+/*
+ * Guest-triggered reset: do not wait for the storage beyond a short bound
+ * (it may be slow or hung, and the loop serves every vCPU and device).
+ * Requests still in flight finish later; their callbacks see `resetting`
+ * and give the elements back without writing guest memory; the engine
+ * then calls blk_reset.
+ */
+static void
+blk_reset_async(void *opaque)
+{
+    struct iq_virtio_blk *blk = opaque;
+
+    blk->resetting = true;
+    for (unsigned i = 0; i < blk->num_queues; i++) {
+        iq_loop_cancel(blk->loop, &blk->queues[i].irq_work);
+        iq_loop_cancel(blk->loop, &blk->queues[i].more_work);
+    }
+    (void)iq_storage_drain_for(blk->sto, BLK_RESET_WAIT_MS);
+}
+
 static const struct iq_virtio_device_ops blk_virtio_ops = {
     .features = blk_features,
     .config_read = blk_config_read,
@@ -686,6 +714,7 @@ static const struct iq_virtio_device_ops blk_virtio_ops = {
     .start = blk_start,
     .notify = blk_notify,
     .reset = blk_reset,
+    .reset_async = blk_reset_async,
 };
 
 /* ---- lifetime --------------------------------------------------------- */
@@ -702,6 +731,32 @@ blk_free(struct iq_virtio_blk *blk)
     }
     free(blk->queues);
     free(blk);
+}
+
+/*
+ * Segment limits the driver is told. A segment of at most one bucket spans
+ * at most two buckets, the header two and the status byte one, so a
+ * request of seg_max segments pins at most (2 * seg_max + 3) buckets; keep
+ * that within half of the mapcache cap, so one request always fits beside
+ * others instead of waiting forever for room that can never exist. Grant
+ * entries are single pages and cost less. Never more than the descriptors
+ * a chain can have besides header and status (queue size - 2).
+ */
+static void
+seg_limits(struct iq_virtio_blk *blk, const struct iq_mc *mc)
+{
+    size_t bucket = iq_mc_bucket_bytes(mc);
+    size_t half = iq_mc_cap_bytes(mc) / bucket / 2;
+    uint32_t segs = blk->queue_max > 3 ? blk->queue_max - 2u : 1u;
+
+    blk->size_max = (uint32_t)IQ_MIN((size_t)IQ_VIRTIO_BLK_SIZE_MAX, bucket);
+    if (half < 5) {
+        /* A tiny cap: one segment, and requests may have to wait. */
+        segs = 1;
+    } else if ((half - 3) / 2 < segs) {
+        segs = (uint32_t)((half - 3) / 2);
+    }
+    blk->seg_max = segs;
 }
 
 static int
@@ -765,6 +820,7 @@ iq_virtio_blk_create(const struct iq_virtio_blk_config *cfg,
     blk->loop = cfg->env.loop;
     blk->num_queues = nq;
     blk->queue_max = qmax;
+    seg_limits(blk, cfg->env.mc);
     blk->capacity = iq_storage_size(cfg->storage) >> BLK_SECTOR_SHIFT;
     blk->blk_size = iq_storage_block_size(cfg->storage);
     blk->readonly = cfg->readonly || iq_storage_readonly(cfg->storage);

@@ -56,6 +56,9 @@ struct iq_virtio_console {
     struct iq_ratelimit host_rl; /* backend errors, once per guest kick */
     struct iq_loop_work rx_more;
     struct iq_loop_work tx_more;
+    uint64_t file_max; /* FILE: size cap */
+    uint64_t file_size; /* FILE: size as far as we know */
+    bool file_full_logged;
     struct iq_virtio_console_stats st;
     struct con_ring in; /* backend -> guest */
     struct con_ring out; /* guest -> backend */
@@ -235,6 +238,34 @@ backend_read(struct iq_virtio_console *con)
     input_gone(con);
 }
 
+/*
+ * FILE: how many of the next `n` bytes may still be appended. At the cap,
+ * the file is looked at again (it may have been truncated or rotated);
+ * output beyond the cap is dropped with one warning per time it is full.
+ */
+static size_t
+file_room(struct iq_virtio_console *con, size_t n)
+{
+    struct stat sb;
+
+    if (con->file_size >= con->file_max && fstat(con->fd, &sb) == 0 &&
+        (uint64_t)sb.st_size < con->file_max) {
+        con->file_size = (uint64_t)sb.st_size;
+        con->file_full_logged = false;
+    }
+    if (con->file_size >= con->file_max) {
+        if (!con->file_full_logged) {
+            con->file_full_logged = true;
+            IQ_WARN(con->ctx,
+                    "console file reached %llu bytes: further output "
+                    "dropped",
+                    (unsigned long long)con->file_max);
+        }
+        return 0;
+    }
+    return (size_t)IQ_MIN((uint64_t)n, con->file_max - con->file_size);
+}
+
 /* Write queued output without blocking. */
 static void
 backend_write(struct iq_virtio_console *con)
@@ -250,6 +281,19 @@ backend_write(struct iq_virtio_console *con)
             con->st.tx_dropped += con->out.count;
             ring_consume(&con->out, con->out.count);
             break;
+        }
+        if (con->backend == IQ_VIRTIO_CONSOLE_FILE) {
+            size_t room = file_room(con, n);
+
+            if (room < n) {
+                /* Everything queued beyond the cap goes. */
+                con->st.tx_dropped += con->out.count - room;
+                con->out.count = room;
+                n = room;
+                if (n == 0) {
+                    break;
+                }
+            }
         }
         r = con->fd_is_socket ? send(con->fd, p, n, MSG_NOSIGNAL)
                               : write(con->fd, p, n);
@@ -269,6 +313,9 @@ backend_write(struct iq_virtio_console *con)
             break;
         }
         con->st.tx_bytes += (uint64_t)r;
+        if (con->backend == IQ_VIRTIO_CONSOLE_FILE) {
+            con->file_size += (uint64_t)r;
+        }
         ring_consume(&con->out, (size_t)r);
         if ((size_t)r < n) {
             break;
@@ -534,10 +581,26 @@ open_backend(struct iq_virtio_console *con,
         if (cfg->path == NULL) {
             return -EINVAL;
         }
+        /*
+         * O_NONBLOCK does nothing for a regular file (it keeps a fifo's
+         * open from blocking): the size cap and the bounded output ring
+         * (one ring's worth written per kick at most) bound the writes.
+         */
         con->fd =
             open(cfg->path,
                  O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
-        return con->fd < 0 ? IQ_NEG_ERRNO() : 0;
+        if (con->fd < 0) {
+            return IQ_NEG_ERRNO();
+        }
+        con->file_max =
+            cfg->file_max != 0 ? cfg->file_max : IQ_VIRTIO_CONSOLE_FILE_MAX;
+        if (fstat(con->fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            con->file_size = (uint64_t)sb.st_size;
+        } else {
+            /* Not a regular file (a fifo, /dev/null): no size to cap. */
+            con->file_max = UINT64_MAX;
+        }
+        return 0;
     case IQ_VIRTIO_CONSOLE_FD:
         if (cfg->fd < 0) {
             return -EINVAL;

@@ -117,6 +117,10 @@ iq_virtio_config_changed(struct iq_virtio_dev *dev)
 void
 iq_virtio_reset(struct iq_virtio_dev *dev)
 {
+    if (dev->loop != NULL) {
+        iq_loop_cancel(dev->loop, &dev->reset_work);
+    }
+    dev->reset_pending = false;
     dev->resetting = true;
     if (dev->ops->reset != NULL) {
         dev->ops->reset(dev->opaque);
@@ -133,6 +137,68 @@ iq_virtio_reset(struct iq_virtio_dev *dev)
     dev->status = 0;
     dev->needs_reset = false;
     iq_virtio_ack(dev, UINT32_MAX);
+}
+
+/* Elements the device holds, over every queue. */
+static unsigned
+dev_inflight(const struct iq_virtio_dev *dev)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        n += dev->vqs[i].inflight;
+    }
+    return n;
+}
+
+static void
+reset_work_cb(void *opaque)
+{
+    iq_virtio_reset(opaque);
+}
+
+void
+iq_virtio_elem_released(struct iq_virtio_dev *dev)
+{
+    /* Deferred: the device's completion path is still on the stack. */
+    if (dev->reset_pending && dev_inflight(dev) == 0) {
+        iq_loop_defer(dev->loop, &dev->reset_work);
+    }
+}
+
+bool
+iq_virtio_reset_pending(const struct iq_virtio_dev *dev)
+{
+    return dev->reset_pending;
+}
+
+/*
+ * The driver wrote Status 0. With elements in flight and a device that can
+ * let them finish on their own, the reset completes later (Status keeps
+ * its value until then); the loop is never blocked on the device's I/O.
+ */
+static void
+reset_request(struct iq_virtio_dev *dev)
+{
+    if (dev->reset_pending) {
+        return;
+    }
+    if (dev->ops->reset_async == NULL || dev->loop == NULL ||
+        dev_inflight(dev) == 0) {
+        iq_virtio_reset(dev);
+        return;
+    }
+    dev->reset_pending = true;
+    dev->resetting = true;
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        iq_loop_cancel(dev->loop, &dev->vqs[i].notify_work);
+        iq_loop_cancel(dev->loop, &dev->vqs[i].busy_work);
+        iq_mc_wait_cancel(dev->mc, &dev->vqs[i].mc_wait);
+    }
+    dev->ops->reset_async(dev->opaque);
+    if (dev_inflight(dev) == 0) {
+        iq_virtio_reset(dev);
+    }
 }
 
 static bool
@@ -178,8 +244,15 @@ iq_virtio_write_status(struct iq_virtio_dev *dev, uint32_t val)
     uint32_t set;
 
     val &= 0xff;
+    if (dev->reset_pending) {
+        iq_log_guest(&dev->rl, dev->ctx,
+                     "status 0x%x written while a reset is in progress: "
+                     "ignored",
+                     val);
+        return;
+    }
     if (val == 0) {
-        iq_virtio_reset(dev);
+        reset_request(dev);
         return;
     }
     /* NEEDS_RESET belongs to the device; the driver cannot set or clear it. */
@@ -271,6 +344,7 @@ iq_virtio_dev_create(const struct iq_virtio_dev_config *cfg,
     for (unsigned i = 0; i < dev->num_queues; i++) {
         iq_virtq_init(&dev->vqs[i], dev, i);
     }
+    iq_loop_work_init(&dev->reset_work, reset_work_cb, dev);
     *out = dev;
     return 0;
 }

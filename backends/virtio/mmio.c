@@ -301,10 +301,31 @@ config_range_ok(const struct iq_virtio_dev *dev, uint64_t off, unsigned size)
            size <= dev->config_size - off;
 }
 
+/*
+ * A reset is still waiting for I/O in flight and the driver touches the
+ * device again. Linux's virtio_mmio writes Status 0 and then reads Status
+ * to set ACKNOWLEDGE without waiting for 0, so the reset has to end now:
+ * wait for the I/O (the loop blocks only when the guest insists on using a
+ * device it has just reset) and finish it. Interrupt status and ACK stay
+ * usable meanwhile (an x86 level IRQ may need acknowledging).
+ */
+static void
+reset_finish_now(struct iq_virtio_dev *dev)
+{
+    iq_log_guest(&dev->rl, dev->ctx,
+                 "device accessed while its reset waits for I/O: "
+                 "finishing the reset now");
+    iq_virtio_reset(dev);
+}
+
 static uint64_t
 mmio_read(void *opaque, uint64_t offset, unsigned size)
 {
     struct iq_virtio_dev *dev = opaque;
+
+    if (dev->reset_pending && offset != REG_INTERRUPT_STATUS) {
+        reset_finish_now(dev);
+    }
 
     if (offset >= IQ_VIRTIO_MMIO_CONFIG) {
         uint8_t buf[8] = {0};
@@ -338,6 +359,9 @@ mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
 {
     struct iq_virtio_dev *dev = opaque;
 
+    if (dev->reset_pending && offset != REG_INTERRUPT_ACK) {
+        reset_finish_now(dev);
+    }
     if (offset >= IQ_VIRTIO_MMIO_CONFIG) {
         uint8_t buf[8];
         uint64_t off = offset - IQ_VIRTIO_MMIO_CONFIG;

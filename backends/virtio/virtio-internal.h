@@ -121,7 +121,9 @@ struct iq_virtio_dev {
     uint32_t config_gen;
     bool irq_line; /* x86: level currently asserted */
     bool needs_reset;
-    bool resetting; /* inside the device's reset op */
+    bool resetting; /* inside the device's reset op, or reset_pending */
+    bool reset_pending; /* Status 0 written, elements still in flight */
+    struct iq_loop_work reset_work; /* finishes a pending reset */
 
     unsigned num_queues;
     struct iq_virtq *vqs;
@@ -133,6 +135,8 @@ void iq_virtio_write_status(struct iq_virtio_dev *dev, uint32_t val);
 /* Set InterruptStatus `bits` and signal the guest (arch-specific). */
 void iq_virtio_raise(struct iq_virtio_dev *dev, uint32_t bits);
 void iq_virtio_ack(struct iq_virtio_dev *dev, uint32_t bits);
+/* An element was given back: finish a pending reset when none is left. */
+void iq_virtio_elem_released(struct iq_virtio_dev *dev);
 /* True when the queues may be served (DRIVER_OK, no NEEDS_RESET). */
 bool iq_virtio_running(const struct iq_virtio_dev *dev);
 

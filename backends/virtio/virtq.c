@@ -754,12 +754,13 @@ iq_virtq_push(struct iq_virtq *vq, struct iq_virtq_elem *elem, uint32_t written,
             iq_virtq_flush(vq);
         }
     }
-    if (vq->want_notify && dev->loop != NULL) {
+    if (vq->want_notify && dev->loop != NULL && !dev->reset_pending) {
         vq->want_notify = false;
         /* This retry covers a mapcache wake-up the unpin may have queued. */
         iq_loop_cancel(dev->loop, &vq->busy_work);
         iq_loop_defer(dev->loop, &vq->notify_work);
     }
+    iq_virtio_elem_released(dev);
 }
 
 void
@@ -802,6 +803,7 @@ iq_virtq_discard(struct iq_virtq *vq, struct iq_virtq_elem *elem)
 
     slot_unpin(vq, s);
     slot_free(vq, s);
+    iq_virtio_elem_released(vq->dev);
 }
 
 unsigned

@@ -164,6 +164,13 @@ struct iq_mc_stats {
     uint64_t pins; /* pins held now */
 };
 void iq_mc_get_stats(const struct iq_mc *mc, struct iq_mc_stats *st);
+/*
+ * The cap on bytes mapped at once and the foreign bucket size, as
+ * configured (defaults applied). For devices that size their largest
+ * request so it always fits (added for virtio-blk seg_max/size_max).
+ */
+size_t iq_mc_cap_bytes(const struct iq_mc *mc);
+size_t iq_mc_bucket_bytes(const struct iq_mc *mc);
 
 /*
  * The Xen backends (mapcache/fmem.c): foreign mapping through

@@ -88,6 +88,12 @@ IQ_MUST_CHECK int iq_storage_open_null(struct iq_loop *loop, uint64_t size,
 IQ_MUST_CHECK int iq_storage_open_mem(struct iq_loop *loop, uint64_t size,
                                       const struct iq_storage_opts *opts,
                                       struct iq_storage **out);
+/*
+ * Test hook (mem engine; ignored by the others): while `hold` is true the
+ * loop runs no completion, as if the storage hung; iq_storage_drain() and
+ * destroy still complete everything. Added for the virtio reset tests.
+ */
+void iq_storage_mem_hold(struct iq_storage *s, bool hold);
 /* Waits for requests in flight (running their callbacks), then frees. */
 void iq_storage_destroy(struct iq_storage *s);
 
@@ -108,6 +114,12 @@ IQ_MUST_CHECK int iq_storage_submit(struct iq_storage *s,
                                     struct iq_sto_req *req);
 /* Run completions until nothing is in flight (device reset, teardown). */
 void iq_storage_drain(struct iq_storage *s);
+/*
+ * Run completions for at most about `timeout_ms` milliseconds (>= 0).
+ * True when nothing is in flight any more. Added for guest-triggered
+ * device resets, which must not block the loop on slow storage.
+ */
+bool iq_storage_drain_for(struct iq_storage *s, int timeout_ms);
 
 uint64_t iq_storage_size(const struct iq_storage *s);
 uint32_t iq_storage_block_size(const struct iq_storage *s); /* logical */

@@ -90,7 +90,7 @@
 #define IQ_VIRTIO_BLK_CONFIG_SIZE 60
 
 /* Limits advertised in config space. */
-#define IQ_VIRTIO_BLK_SIZE_MAX (1u << 20) /* bytes per segment */
+#define IQ_VIRTIO_BLK_SIZE_MAX (1u << 20) /* bytes per segment, at most */
 #define IQ_VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB */
 #define IQ_VIRTIO_BLK_MAX_WZ_SECTORS (1u << 22)
 #define IQ_VIRTIO_BLK_MAX_DISCARD_SEG 1u
@@ -101,7 +101,10 @@
 struct iq_virtio_blk_config {
     /*
      * Name, IRQ, mapcache, loop, IRQ ops, arch, grants and queue size
-     * (0: 256; seg_max is advertised as queue size - 2).
+     * (0: 256). seg_max is advertised as queue size - 2 at most, and
+     * lowered (with size_max, at most one mapcache bucket) so a request of
+     * seg_max segments of size_max bytes pins at most half of the
+     * mapcache cap.
      */
     struct iq_virtio_env env;
     /*

@@ -80,6 +80,10 @@ struct iq_virtio_dev *iq_virtio_rng_dev(struct iq_virtio_rng *rng);
  *    listens again. Output while no client is connected is dropped. The
  *    socket file is unlinked at destroy.
  *  - FILE: output appended to `path` (created 0600 if missing); no input.
+ *    The file grows to `file_max` bytes at most (0: the default
+ *    IQ_VIRTIO_CONSOLE_FILE_MAX); output beyond that is dropped and
+ *    counted in tx_dropped, with one warning. When the file shrinks (it was
+ *    truncated or rotated) output is written again.
  *  - FD: an existing fd (socket, pipe, terminal), duplicated at create; the
  *    caller keeps its own copy. It is set non-blocking.
  *
@@ -91,6 +95,8 @@ struct iq_virtio_dev *iq_virtio_rng_dev(struct iq_virtio_rng *rng);
  * always returned at once).
  */
 #define IQ_VIRTIO_CONSOLE_BUF (64u * 1024u)
+/* Default cap on a FILE backend's size (added with file_max). */
+#define IQ_VIRTIO_CONSOLE_FILE_MAX (16ull << 20)
 
 enum iq_virtio_console_backend {
     IQ_VIRTIO_CONSOLE_PTY = 0,
@@ -104,6 +110,7 @@ struct iq_virtio_console_config {
     enum iq_virtio_console_backend backend;
     const char *path; /* SOCKET and FILE */
     int fd; /* FD */
+    uint64_t file_max; /* FILE: size cap in bytes, 0: default (added) */
 };
 
 struct iq_virtio_console;

@@ -91,6 +91,17 @@ struct iq_virtq_elem {
  *  - reset: stop: cancel or wait for every element in flight and return
  *    them with iq_virtq_discard(); after reset returns the device must not
  *    touch guest memory.
+ *  - reset_async (optional; added for guest-triggered resets): the driver
+ *    wrote Status 0. Stop popping and arrange that every element still in
+ *    flight is given back with iq_virtq_discard() (or iq_virtq_push(),
+ *    which then publishes nothing) when its I/O ends, without writing
+ *    guest memory; do not wait. When the last element is back the engine
+ *    calls `reset` (nothing left in flight). If the driver touches any
+ *    register other than InterruptStatus/InterruptACK before that, the
+ *    engine calls `reset` at once (it waits for the I/O): Linux reads
+ *    Status right after writing 0 and expects 0, so the loop blocks only
+ *    when the guest insists on using a device it has just reset. Without
+ *    reset_async, and at destroy, `reset` runs synchronously.
  *  - queue_ready (optional, used by the vhost-user bridge): a queue was
  *    enabled with the given size and ring addresses.
  *  - transport_features (optional, for a device whose rings are walked by
@@ -109,6 +120,7 @@ struct iq_virtio_device_ops {
     void (*queue_ready)(void *opaque, unsigned index, uint16_t size, gpa_t desc,
                         gpa_t avail, gpa_t used);
     uint64_t (*transport_features)(void *opaque);
+    void (*reset_async)(void *opaque);
 };
 
 struct iq_virtio_dev_config {
@@ -150,6 +162,8 @@ struct iq_virtq *iq_virtio_queue(struct iq_virtio_dev *dev, unsigned index);
 uint32_t iq_virtio_interrupt_status(const struct iq_virtio_dev *dev);
 /* ConfigGeneration as the driver reads it. */
 uint32_t iq_virtio_config_generation(const struct iq_virtio_dev *dev);
+/* True while a reset the driver asked for waits for elements in flight. */
+bool iq_virtio_reset_pending(const struct iq_virtio_dev *dev);
 /* The log context name given at creation. */
 const char *iq_virtio_name(const struct iq_virtio_dev *dev);
 

@@ -546,7 +546,8 @@ t_config(void **state)
     assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_CAPACITY, 8), CAPACITY);
     assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_CAPACITY, 4), CAPACITY);
     assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_SIZE_MAX, 4), 1u << 20);
-    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_SEG_MAX, 4), 62);
+    /* The harness's 4 MiB mapcache (1 MiB buckets) allows one segment. */
+    assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_SEG_MAX, 4), 1);
     assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_BLK_SIZE, 4), 512);
     assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_TOPOLOGY + 2, 2), 1);
     assert_int_equal(bh_cfg_rd(h, IQ_VIRTIO_BLK_CFG_WRITEBACK, 1), 1);
@@ -677,9 +678,14 @@ reset_inflight(struct tst *t, bool no_uring)
     bh_kick(h, 0);
     iq_mc_get_stats(h->mc, &ms);
     assert_true(ms.pins > 0);
-    /* Driver reset with four writes in flight: wait, give back, no writes
-     * into guest memory. */
+    /* Driver reset with four writes in flight: the driver waits until
+     * Status reads 0; elements are given back, no writes into guest
+     * memory. */
     bh_wr(h, 0x070, 0);
+    for (unsigned i = 0; bh_rd(h, 0x070) != 0; i++) {
+        assert_true(i < 2000);
+        assert_true(iq_loop_run_once(h->loop, 100) >= 0);
+    }
     iq_mc_get_stats(h->mc, &ms);
     assert_int_equal(ms.pins, 0);
     for (unsigned i = 0; i < 4; i++) {
@@ -690,6 +696,279 @@ reset_inflight(struct tst *t, bool no_uring)
     assert_int_equal(bh_used_pending(h, 0), 0);
     assert_int_equal(bh_reinit(h), 0);
     assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 8, d, 4096, true, NULL), S_OK);
+}
+
+/*
+ * Guest reset while the storage holds a request (as if it hung): the Status
+ * write returns at once, Status keeps reading non-zero and register writes
+ * are ignored, another device on the same loop keeps being served; when
+ * the completion finally arrives nothing is written to guest memory, the
+ * pins are released, Status reads 0 and the device initialises again.
+ */
+static void
+t_reset_async_held(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    struct bh h2_store;
+    struct bh *h2 = &h2_store;
+    struct iq_storage *sto2 = NULL;
+    struct bh_opts o2 = {0};
+    uint64_t hdr;
+    uint64_t st;
+    uint64_t d;
+    uint64_t d2;
+    struct bh_buf c[3];
+    struct iq_mc_stats ms;
+    uint32_t old;
+
+    start_mem(t, &o);
+    /* A second device, its own storage, served by the same thread. */
+    memset(h2, 0, sizeof(*h2));
+    assert_int_equal(bh_init(h2), 0);
+    assert_int_equal(iq_storage_open_mem(h2->loop, DISK_SIZE, NULL, &sto2), 0);
+    o2.storage = sto2;
+    assert_int_equal(bh_start(h2, &o2), 0);
+
+    hdr = bh_alloc(h, 16, 16);
+    st = bh_alloc(h, 1, 1);
+    d = bh_alloc(h, 4096, 4096);
+    *(uint8_t *)bh_ptr(h, st) = 0xee;
+    put_hdr(bh_ptr(h, hdr), IQ_VIRTIO_BLK_T_OUT, 8);
+    c[0] = (struct bh_buf){hdr, 16, false};
+    c[1] = (struct bh_buf){d, 4096, false};
+    c[2] = (struct bh_buf){st, 1, true};
+    iq_storage_mem_hold(t->sto, true);
+    assert_int_equal(bh_place(h, 0, c, 3), 0);
+    bh_kick(h, 0);
+    assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_true(ms.pins > 0);
+
+    old = bh_rd(h, 0x070);
+    assert_true((old & IQ_VIRTIO_S_DRIVER_OK) != 0);
+    bh_wr(h, 0x070, 0);
+    /* Not reset yet: the loop keeps running, the reset waits. */
+    assert_true(iq_virtio_reset_pending(h->dev));
+    for (unsigned i = 0; i < 5; i++) {
+        assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    }
+    assert_true(iq_virtio_reset_pending(h->dev));
+
+    /* The other device works meanwhile. */
+    d2 = bh_alloc(h2, 4096, 4096);
+    fill(bh_ptr(h2, d2), 4096, 7);
+    assert_int_equal(
+        bh_blk(h2, 0, IQ_VIRTIO_BLK_T_OUT, 0, d2, 4096, false, NULL), S_OK);
+
+    /* The storage completes: nothing reaches guest memory. */
+    iq_storage_mem_hold(t->sto, false);
+    for (unsigned i = 0; iq_virtio_reset_pending(h->dev); i++) {
+        assert_true(i < 100);
+        assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    }
+    assert_int_equal(bh_rd(h, 0x070), 0);
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st), 0xee);
+    assert_int_equal(bh_used_pending(h, 0), 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 0);
+
+    assert_int_equal(bh_reinit(h), 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 4096, true, NULL), S_OK);
+
+    iq_virtio_blk_destroy(h2->blk);
+    h2->blk = NULL;
+    iq_storage_destroy(sto2);
+    bh_fini(h2);
+}
+
+/*
+ * Linux writes Status 0, then reads Status to set ACKNOWLEDGE without
+ * waiting for 0. A reset still waiting for I/O must end at that read: the
+ * read returns 0, nothing was written to guest memory, re-init works.
+ */
+static void
+t_reset_pending_then_access(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t hdr;
+    uint64_t st;
+    uint64_t d;
+    struct bh_buf c[3];
+    struct iq_mc_stats ms;
+
+    start_mem(t, &o);
+    hdr = bh_alloc(h, 16, 16);
+    st = bh_alloc(h, 1, 1);
+    d = bh_alloc(h, 4096, 4096);
+    *(uint8_t *)bh_ptr(h, st) = 0xee;
+    put_hdr(bh_ptr(h, hdr), IQ_VIRTIO_BLK_T_OUT, 8);
+    c[0] = (struct bh_buf){hdr, 16, false};
+    c[1] = (struct bh_buf){d, 4096, false};
+    c[2] = (struct bh_buf){st, 1, true};
+    iq_storage_mem_hold(t->sto, true);
+    assert_int_equal(bh_place(h, 0, c, 3), 0);
+    bh_kick(h, 0);
+    assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    bh_wr(h, 0x070, 0);
+    assert_true(iq_virtio_reset_pending(h->dev));
+    /* The storage could finish now; the driver reads Status first. */
+    iq_storage_mem_hold(t->sto, false);
+    assert_int_equal(bh_rd(h, 0x070), 0);
+    assert_false(iq_virtio_reset_pending(h->dev));
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st), 0xee);
+    assert_int_equal(bh_used_pending(h, 0), 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 0);
+    assert_int_equal(bh_reinit(h), 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 0, d, 4096, true, NULL), S_OK);
+}
+
+/*
+ * A Linux guest writes Status 0 and does not read it back: with storage
+ * that answers within the bound, the reset has ended when the write
+ * returns, so an immediate re-initialisation works.
+ */
+static void
+t_reset_inflight_fast(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t hdr;
+    uint64_t st;
+    uint64_t d;
+    struct bh_buf c[3];
+    struct iq_mc_stats ms;
+
+    start_mem(t, &o);
+    hdr = bh_alloc(h, 16, 16);
+    st = bh_alloc(h, 1, 1);
+    d = bh_alloc(h, 4096, 4096);
+    *(uint8_t *)bh_ptr(h, st) = 0xee;
+    put_hdr(bh_ptr(h, hdr), IQ_VIRTIO_BLK_T_OUT, 8);
+    c[0] = (struct bh_buf){hdr, 16, false};
+    c[1] = (struct bh_buf){d, 4096, false};
+    c[2] = (struct bh_buf){st, 1, true};
+    assert_int_equal(bh_place(h, 0, c, 3), 0);
+    bh_kick(h, 0);
+    iq_mc_get_stats(h->mc, &ms);
+    assert_true(ms.pins > 0);
+    bh_wr(h, 0x070, 0);
+    assert_int_equal(bh_rd(h, 0x070), 0);
+    assert_false(iq_virtio_reset_pending(h->dev));
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 0);
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st), 0xee);
+    assert_int_equal(bh_reinit(h), 0);
+    assert_int_equal(bh_used_pending(h, 0), 0);
+    assert_int_equal(blk(t, IQ_VIRTIO_BLK_T_IN, 8, d, 4096, true, NULL), S_OK);
+}
+
+/* seg_max/size_max advertised for a mapcache of `cap` bytes, 2^shift
+ * buckets, and a queue of `qsize`. */
+static void
+limits_for(struct tst *t, size_t cap, unsigned shift, uint16_t qsize,
+           uint32_t *seg_max, uint32_t *size_max)
+{
+    struct iq_mc_config mcc = {
+        .cap_bytes = cap,
+        .bucket_shift = shift,
+        .foreign = &iq_test_ram_ops,
+        .foreign_opaque = &t->h.fake,
+    };
+    struct iq_virtio_blk_config bc = {0};
+    struct iq_virtio_blk *blk = NULL;
+    struct iq_mc *mc = NULL;
+    const struct iq_region_ops *ops = iq_virtio_region_ops();
+
+    assert_int_equal(iq_mc_create(&mcc, &mc), 0);
+    bc.env.mc = mc;
+    bc.env.loop = t->h.loop;
+    bc.env.arch = IQ_ARCH_ARM;
+    bc.env.queue_max_size = qsize;
+    bc.storage = t->sto;
+    assert_int_equal(iq_virtio_blk_create(&bc, &blk), 0);
+    *seg_max = (uint32_t)ops->read(iq_virtio_blk_dev(blk),
+                                   0x100 + IQ_VIRTIO_BLK_CFG_SEG_MAX, 4);
+    *size_max = (uint32_t)ops->read(iq_virtio_blk_dev(blk),
+                                    0x100 + IQ_VIRTIO_BLK_CFG_SIZE_MAX, 4);
+    iq_virtio_blk_destroy(blk);
+    iq_mc_destroy(mc);
+}
+
+/*
+ * One request of seg_max segments of size_max bytes (each may straddle a
+ * bucket edge: two buckets), plus header (two) and status (one), needs at
+ * most half of the mapcache cap: a normal guest's largest request never
+ * waits for room that cannot exist.
+ */
+static void
+t_seg_max_fits_cap(void **state)
+{
+    struct tst *t = *state;
+    uint32_t seg = 0;
+    uint32_t size = 0;
+
+    assert_int_equal(iq_storage_open_mem(t->h.loop, DISK_SIZE, NULL, &t->sto),
+                     0);
+    /* The daemon's default: 64 MiB in 1 MiB buckets. */
+    limits_for(t, 64u << 20, 20, 256, &seg, &size);
+    assert_int_equal(size, 1u << 20);
+    assert_int_equal(seg, 14);
+    assert_true((2 * (uint64_t)seg + 3) * size <= (64u << 20) / 2);
+    /* Small buckets: the queue size is the limit again. */
+    limits_for(t, 64u << 20, 16, 256, &seg, &size);
+    assert_int_equal(size, 64u << 10);
+    assert_int_equal(seg, 254);
+    assert_true((2 * (uint64_t)seg + 3) * size <= (64u << 20) / 2);
+    limits_for(t, 64u << 20, 16, 64, &seg, &size);
+    assert_int_equal(seg, 62);
+    /* A large cap with 1 MiB buckets. */
+    limits_for(t, 1024u << 20, 20, 256, &seg, &size);
+    assert_int_equal(size, 1u << 20);
+    assert_int_equal(seg, 254);
+    /* 16 MiB buckets: segments stay at 1 MiB, counted as whole buckets. */
+    limits_for(t, 256u << 20, 24, 256, &seg, &size);
+    assert_int_equal(size, 1u << 20);
+    assert_int_equal(seg, 2);
+}
+
+/* Teardown while a reset waits for held storage: destroy drains. */
+static void
+t_reset_async_destroy(void **state)
+{
+    struct tst *t = *state;
+    struct bh_opts o = {0};
+    struct bh *h = &t->h;
+    uint64_t st;
+    struct iq_mc_stats ms;
+
+    start_mem(t, &o);
+    st = bh_alloc(h, 1, 1);
+    *(uint8_t *)bh_ptr(h, st) = 0xee;
+    iq_storage_mem_hold(t->sto, true);
+    {
+        uint64_t hdr = bh_alloc(h, 16, 16);
+        struct bh_buf c[2];
+
+        put_hdr(bh_ptr(h, hdr), IQ_VIRTIO_BLK_T_FLUSH, 0);
+        c[0] = (struct bh_buf){hdr, 16, false};
+        c[1] = (struct bh_buf){st, 1, true};
+        assert_int_equal(bh_place(h, 0, c, 2), 0);
+    }
+    bh_kick(h, 0);
+    assert_true(iq_loop_run_once(h->loop, 0) >= 0);
+    bh_wr(h, 0x070, 0);
+    assert_true(iq_virtio_reset_pending(h->dev));
+    iq_virtio_blk_destroy(h->blk);
+    h->blk = NULL;
+    iq_mc_get_stats(h->mc, &ms);
+    assert_int_equal(ms.pins, 0);
+    assert_int_equal(*(uint8_t *)bh_ptr(h, st), 0xee);
 }
 
 static void
@@ -820,6 +1099,12 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(t_busy_wakes_other_queue, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(t_reset_async_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_reset_inflight_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_reset_pending_then_access, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(t_reset_async_destroy, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_seg_max_fits_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(t_create_errors, setup, teardown),
     };
 

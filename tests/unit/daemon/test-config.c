@@ -149,6 +149,16 @@ test_device_rng_console(void **state)
         0);
     assert_int_equal(d.con_backend, IQ_CON_FILE);
     assert_string_equal(d.con_path, "/tmp/out");
+    assert_int_equal(d.con_maxsize, 0);
+    iq_dev_spec_fini(&d);
+
+    assert_int_equal(
+        iq_daemon_parse_device("virtio-console,base=0x2000600,irq=36,"
+                               "backend=file:/tmp/out,maxsize=1M",
+                               IQ_ARCH_ARM, &d, err, sizeof(err)),
+        0);
+    assert_int_equal(d.con_backend, IQ_CON_FILE);
+    assert_int_equal(d.con_maxsize, 1u << 20);
     iq_dev_spec_fini(&d);
 }
 
@@ -168,6 +178,10 @@ test_device_errors(void **state)
          "unknown key 'bogus'"},
         {"virtio-rng,base=0x2000000,irq=33,file=/x", IQ_ARCH_ARM,
          "unknown key 'file' for virtio-rng"},
+        {"virtio-console,base=0x2000000,irq=33,maxsize=0", IQ_ARCH_ARM,
+         "bad maxsize '0'"},
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,maxsize=1M", IQ_ARCH_ARM,
+         "unknown key 'maxsize' for virtio-blk"},
         {"virtio-blk,irq=33,file=/x", IQ_ARCH_ARM, "missing base="},
         {"virtio-blk,base=0x2000000,file=/x", IQ_ARCH_ARM, "missing irq="},
         {"virtio-blk,base=0x2000000,irq=33", IQ_ARCH_ARM, "missing file="},

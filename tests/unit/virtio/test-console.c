@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -445,6 +446,130 @@ test_console_file(void **state)
     vt_env_fini(&e);
 }
 
+/* FILE backend with a size cap (0: the default). */
+static struct iq_virtio_console *
+mk_file_console(struct vt_env *e, const char *path, uint64_t max)
+{
+    struct iq_virtio_console_config cfg = {
+        .env =
+            {
+                .name = "con",
+                .irq = 35,
+                .mc = e->mc,
+                .loop = e->loop,
+                .irq_ops = &vt_irq_ops,
+                .irq_opaque = &e->irq,
+                .arch = IQ_ARCH_ARM,
+            },
+        .backend = IQ_VIRTIO_CONSOLE_FILE,
+        .path = path,
+        .fd = -1,
+        .file_max = max,
+    };
+    struct iq_virtio_console *con = NULL;
+
+    assert_int_equal(iq_virtio_console_create(&cfg, &con), 0);
+    return con;
+}
+
+static uint64_t
+file_size_of(const char *path)
+{
+    struct stat sb;
+
+    assert_int_equal(stat(path, &sb), 0);
+    return (uint64_t)sb.st_size;
+}
+
+/*
+ * A guest cannot fill dom0's disk through a file console: by default the
+ * file stops at IQ_VIRTIO_CONSOLE_FILE_MAX, the rest is dropped and counted.
+ */
+static void
+test_console_file_default_cap(void **state)
+{
+    struct vt_env e;
+    struct vt_drv d;
+    struct iq_virtio_console *con;
+    struct iq_virtio_console_stats st;
+    char path[] = "/tmp/iq-concap-XXXXXX";
+    const uint32_t chunk = 64u << 10;
+    const unsigned kicks = (unsigned)(IQ_VIRTIO_CONSOLE_FILE_MAX / chunk) + 16;
+    int fd;
+
+    (void)state;
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    vt_env_init(&e, 0);
+    con = mk_console(&e, IQ_VIRTIO_CONSOLE_FILE, path, -1);
+    vt_drv_init(&d, &e, iq_virtio_console_dev(con), RING);
+    vt_probe(&d, FEAT_CON, 2, QSIZE);
+    pump(&e);
+    memset(e.ram + DATA, 'x', chunk);
+    for (unsigned i = 0; i < kicks; i++) {
+        uint16_t head = (uint16_t)(i % QSIZE);
+
+        vt_desc(&d, TXQ, head, DATA, chunk, 0, 0);
+        vt_avail(&d, TXQ, head);
+        vt_kick(&d, TXQ);
+    }
+    pump(&e);
+    assert_int_equal(vt_used_idx(&d, TXQ), (uint16_t)kicks);
+    iq_virtio_console_get_stats(con, &st);
+    iq_virtio_console_destroy(con);
+    assert_int_equal(file_size_of(path), IQ_VIRTIO_CONSOLE_FILE_MAX);
+    assert_int_equal(st.tx_bytes, IQ_VIRTIO_CONSOLE_FILE_MAX);
+    assert_int_equal(st.tx_dropped,
+                     (uint64_t)kicks * chunk - IQ_VIRTIO_CONSOLE_FILE_MAX);
+    assert_int_equal(unlink(path), 0);
+    vt_env_fini(&e);
+}
+
+/* maxsize: existing bytes count, the cut is exact, truncation reopens. */
+static void
+test_console_file_cap(void **state)
+{
+    struct vt_env e;
+    struct vt_drv d;
+    struct iq_virtio_console *con;
+    struct iq_virtio_console_stats st;
+    char path[] = "/tmp/iq-concap-XXXXXX";
+    char buf[32] = {0};
+    int fd;
+
+    (void)state;
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "old\n", 4), 4);
+    vt_env_init(&e, 0);
+    con = mk_file_console(&e, path, 10);
+    vt_drv_init(&d, &e, iq_virtio_console_dev(con), RING);
+    vt_probe(&d, FEAT_CON, 2, QSIZE);
+    pump(&e);
+    send_tx(&d, 0, DATA, "new");
+    send_tx(&d, 1, DATA + 0x100, "ers-longer");
+    send_tx(&d, 2, DATA + 0x200, "more");
+    assert_int_equal(vt_used_idx(&d, TXQ), 3);
+    assert_int_equal(file_size_of(path), 10);
+    assert_int_equal(pread(fd, buf, sizeof(buf), 0), 10);
+    assert_string_equal(buf, "old\nnewers");
+    iq_virtio_console_get_stats(con, &st);
+    assert_int_equal(st.tx_bytes, 6);
+    assert_int_equal(st.tx_dropped, 11);
+    /* Rotated (truncated): output is written again. */
+    assert_int_equal(ftruncate(fd, 0), 0);
+    send_tx(&d, 3, DATA + 0x300, "again");
+    assert_int_equal(vt_used_idx(&d, TXQ), 4);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(pread(fd, buf, sizeof(buf), 0), 5);
+    assert_string_equal(buf, "again");
+    iq_virtio_console_destroy(con);
+    close(fd);
+    assert_int_equal(unlink(path), 0);
+    vt_env_fini(&e);
+}
+
 /* Lines of `path` containing `needle`. */
 static unsigned
 count_lines_with(const char *path, const char *needle)
@@ -548,6 +673,8 @@ main(void)
         cmocka_unit_test(test_console_pty),
         cmocka_unit_test(test_console_socket),
         cmocka_unit_test(test_console_file),
+        cmocka_unit_test(test_console_file_default_cap),
+        cmocka_unit_test(test_console_file_cap),
         cmocka_unit_test(test_console_write_error_log_limited),
         cmocka_unit_test(test_console_bad_config),
     };
