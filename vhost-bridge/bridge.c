@@ -81,6 +81,11 @@ struct vb_queue {
 struct iq_vhost_bridge {
     char ctx[48];
     struct iq_ratelimit rl;
+    /*
+     * Connection events: the guest can repeat them at will (each reset
+     * reconnects, each DRIVER_OK starts the rings), so rate-limited.
+     */
+    struct iq_ratelimit conn_rl;
     char *socket_path;
     uint32_t device_id;
     enum iq_vhost_mode mode;
@@ -167,7 +172,7 @@ daemon_lost(struct iq_vhost_bridge *b, const char *why)
     bool was = b->conn.fd >= 0;
 
     if (was) {
-        IQ_WARN(b->ctx, "vhost-user daemon lost: %s", why);
+        iq_log_guest(&b->conn_rl, b->ctx, "vhost-user daemon lost: %s", why);
         b->st.disconnects++;
     }
     sock_unwatch(b);
@@ -854,10 +859,10 @@ try_reconnect(struct iq_vhost_bridge *b)
     }
     iq_vu_conn_close(&b->conn);
     if (connect_daemon(b, false, err, sizeof(err)) < 0) {
-        IQ_INFO(b->ctx, "reconnect: %s", err);
+        iq_log_guest(&b->conn_rl, b->ctx, "reconnect: %s", err);
     } else {
-        IQ_NOTICE(b->ctx, "reconnected to vhost-user daemon at %s",
-                  b->socket_path);
+        iq_log_guest(&b->conn_rl, b->ctx,
+                     "reconnected to vhost-user daemon at %s", b->socket_path);
     }
 }
 
@@ -911,10 +916,24 @@ vb_config_write(void *opaque, uint32_t offset, const void *buf, uint32_t len)
     }
 }
 
+static int vb_start_op(struct iq_vhost_bridge *b, uint64_t features);
+
 static int
 vb_start(void *opaque, uint64_t features)
 {
     struct iq_vhost_bridge *b = opaque;
+    int ret;
+
+    /* Reconnect and ring setup together wait at most one timeout. */
+    iq_vu_conn_op_begin(&b->conn);
+    ret = vb_start_op(b, features);
+    iq_vu_conn_op_end(&b->conn);
+    return ret;
+}
+
+static int
+vb_start_op(struct iq_vhost_bridge *b, uint64_t features)
+{
     uint64_t f;
     int ret;
 
@@ -949,8 +968,9 @@ vb_start(void *opaque, uint64_t features)
         }
     }
     if (ret < 0) {
-        IQ_WARN(b->ctx, "starting the daemon's rings failed: %s (%s)",
-                strerror(-ret), b->conn.why);
+        iq_log_guest(&b->conn_rl, b->ctx,
+                     "starting the daemon's rings failed: %s (%s)",
+                     strerror(-ret), b->conn.why);
         daemon_lost(b, "start failed");
         return ret;
     }
@@ -1003,6 +1023,8 @@ vb_reset(void *opaque)
 {
     struct iq_vhost_bridge *b = opaque;
 
+    /* Stopping every ring and reconnecting wait at most one timeout. */
+    iq_vu_conn_op_begin(&b->conn);
     b->running = false;
     for (unsigned i = 0; i < b->nq; i++) {
         struct vb_queue *q = &b->q[i];
@@ -1025,6 +1047,7 @@ vb_reset(void *opaque)
     if (!b->destroying) {
         try_reconnect(b);
     }
+    iq_vu_conn_op_end(&b->conn);
 }
 
 static const struct iq_virtio_device_ops vb_ops = {
@@ -1087,11 +1110,20 @@ shadow_setup(struct iq_vhost_bridge *b, size_t pool)
     if (b->page_used == NULL) {
         return -ENOMEM;
     }
-    b->shm_fd = memfd_create("ioreqd-vhost-shadow", MFD_CLOEXEC);
+    b->shm_fd =
+        memfd_create("ioreqd-vhost-shadow", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (b->shm_fd < 0) {
         return IQ_NEG_ERRNO();
     }
     if (ftruncate(b->shm_fd, (off_t)b->shm_len) < 0) {
+        return IQ_NEG_ERRNO();
+    }
+    /*
+     * The daemon gets this fd: were it able to shrink the file, every
+     * access of our mapping beyond the new end would raise SIGBUS.
+     */
+    if (fcntl(b->shm_fd, F_ADD_SEALS,
+              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         return IQ_NEG_ERRNO();
     }
     b->shm = mmap(NULL, b->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED,

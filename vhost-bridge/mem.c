@@ -10,11 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ioreqd/err.h"
 #include "ioreqd/vhost-bridge.h"
+#include "vu-proto.h"
+
+/*
+ * Linux privcmd's IOCTL_PRIVCMD_RESTRICT (uapi xen/privcmd.h: 'P', 6, with
+ * a domid_t argument), spelled out here: no Xen headers outside ioreq/ and
+ * mapcache/.
+ */
+#define VB_PRIVCMD_RESTRICT _IOC(_IOC_NONE, 'P', 6, sizeof(uint16_t))
 
 /* Arm guest RAM banks (Xen's public arch-arm.h layout). */
 #define ARM_RAM0_BASE 0x40000000ull
@@ -111,6 +120,17 @@ iq_vhost_mem_xen_layout(uint16_t domid, enum iq_arch arch, uint64_t ram_bytes,
 }
 
 int
+iq_vhost_privcmd_restrict(int fd, uint16_t domid)
+{
+    uint16_t d = domid;
+
+    if (ioctl(fd, VB_PRIVCMD_RESTRICT, &d) < 0) {
+        return IQ_NEG_ERRNO();
+    }
+    return 0;
+}
+
+int
 iq_vhost_mem_xen(uint16_t domid, enum iq_arch arch, uint64_t ram_bytes,
                  struct iq_vhost_mem *mem)
 {
@@ -124,6 +144,16 @@ iq_vhost_mem_xen(uint16_t domid, enum iq_arch arch, uint64_t ram_bytes,
     fd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         return IQ_NEG_ERRNO();
+    }
+    /*
+     * The daemon receives this fd (one per XEN_MMAP region). Unrestricted,
+     * it would let the daemon issue any hypercall as dom0 and map every
+     * domain's memory: restrict it to the guest, or send nothing.
+     */
+    ret = iq_vhost_privcmd_restrict(fd, domid);
+    if (ret < 0) {
+        close(fd);
+        return ret;
     }
     ret = iq_vhost_mem_xen_layout(domid, arch, ram_bytes, fd, mem);
     if (ret < 0) {

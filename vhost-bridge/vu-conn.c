@@ -41,7 +41,12 @@ iq_vu_conn_connect(struct vu_conn *c, const char *path)
         return -ENAMETOOLONG;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /*
+     * Non-blocking: a daemon that listens but never accepts (full backlog)
+     * makes connect() fail with EAGAIN instead of hanging the loop thread.
+     * An AF_UNIX connect never returns EINPROGRESS.
+     */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         return IQ_NEG_ERRNO();
     }
@@ -89,12 +94,36 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait until readable or `deadline`; 0, -ETIMEDOUT or -errno. */
+void
+iq_vu_conn_op_begin(struct vu_conn *c)
+{
+    c->op_deadline = now_ms() + c->timeout_ms;
+}
+
+void
+iq_vu_conn_op_end(struct vu_conn *c)
+{
+    c->op_deadline = 0;
+}
+
+/* Deadline of one wait: the reply timeout, capped by the operation's. */
+static int64_t
+op_deadline(const struct vu_conn *c)
+{
+    int64_t d = now_ms() + c->timeout_ms;
+
+    if (c->op_deadline != 0 && c->op_deadline < d) {
+        d = c->op_deadline;
+    }
+    return d;
+}
+
+/* Wait until `events` (POLLIN/POLLOUT) or `deadline`; 0, -ETIMEDOUT, -errno. */
 static int
-wait_readable(int fd, int64_t deadline)
+wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct pollfd p = {.fd = fd, .events = events};
         int64_t left = deadline - now_ms();
         int n;
 
@@ -152,7 +181,7 @@ read_full(struct vu_conn *c, void *buf, size_t len, int64_t deadline)
                             .msg_control = cm.buf,
                             .msg_controllen = sizeof(cm.buf)};
         ssize_t n;
-        int ret = wait_readable(c->fd, deadline);
+        int ret = wait_fd(c->fd, POLLIN, deadline);
 
         if (ret < 0) {
             return fail(c, ret, "no reply in time");
@@ -186,6 +215,7 @@ send_raw(struct vu_conn *c, const struct vu_msg *m, const int *fds,
     uint8_t bytes[VU_HDR_SIZE + VU_MAX_PAYLOAD];
     size_t len = VU_HDR_SIZE + m->hdr.size;
     size_t done = 0;
+    int64_t deadline = op_deadline(c);
 
     if (nfds > VU_MAX_FDS || m->hdr.size > VU_MAX_PAYLOAD) {
         return -EINVAL;
@@ -211,9 +241,18 @@ send_raw(struct vu_conn *c, const struct vu_msg *m, const int *fds,
             ch->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
             memcpy(CMSG_DATA(ch), fds, sizeof(int) * nfds);
         }
-        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        /* Never block: a daemon that stops reading costs one timeout. */
+        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                int ret = wait_fd(c->fd, POLLOUT, deadline);
+
+                if (ret < 0) {
+                    return fail(c, ret, "daemon does not read its socket");
+                }
                 continue;
             }
             return fail(c, IQ_NEG_ERRNO(), "sendmsg failed");
@@ -227,7 +266,7 @@ static int
 recv_reply(struct vu_conn *c, const struct vu_expect *e, struct vu_reply *r)
 {
     uint8_t buf[VU_HDR_SIZE + VU_MAX_PAYLOAD];
-    int64_t deadline = now_ms() + c->timeout_ms;
+    int64_t deadline = op_deadline(c);
     struct vu_hdr h;
     uint32_t plen;
     size_t used;
@@ -280,8 +319,8 @@ iq_vu_conn_send(struct vu_conn *c, struct vu_msg *m, const int *fds,
         return ret;
     }
     if (r.u64 != 0) {
-        IQ_WARN(c->ctx, "daemon refused %s (ack %llu)",
-                iq_vu_req_name(m->hdr.request), (unsigned long long)r.u64);
+        iq_log_guest(&c->rl, c->ctx, "daemon refused %s (ack %llu)",
+                     iq_vu_req_name(m->hdr.request), (unsigned long long)r.u64);
         c->why = "request refused by the daemon";
         return -EIO;
     }

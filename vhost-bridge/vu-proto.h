@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ioreqd/compiler.h"
+#include "ioreqd/log.h"
 
 /* Frontend requests. */
 enum {
@@ -128,6 +129,13 @@ struct vu_msg {
     uint8_t payload[VU_MAX_PAYLOAD];
 };
 
+/*
+ * Restrict a /dev/xen/privcmd fd to `domid` (privcmd's RESTRICT ioctl,
+ * mem.c) before a daemon gets it: afterwards it can map only that
+ * domain's memory and issue no arbitrary hypercall. 0 or -errno.
+ */
+IQ_MUST_CHECK int iq_vhost_privcmd_restrict(int fd, uint16_t domid);
+
 /* ---- encoders (vu-msg.c): fill *m ---------------------------------------- */
 
 void iq_vu_enc_none(struct vu_msg *m, uint32_t req);
@@ -205,9 +213,23 @@ struct vu_conn {
     bool broken;
     const char *why; /* last protocol error */
     char ctx[48];
+    struct iq_ratelimit rl; /* refusals: the guest can repeat their cause */
+    /*
+     * Inside an operation (iq_vu_conn_op_begin): the deadline every wait
+     * of its exchanges shares, CLOCK_MONOTONIC ms; 0 outside.
+     */
+    int64_t op_deadline;
 };
 
 void iq_vu_conn_init(struct vu_conn *c, const char *ctx, unsigned timeout_ms);
+/*
+ * Bracket one guest-triggered operation (device start, reset, reconnect):
+ * all its exchanges together wait at most `timeout_ms`, so a daemon that
+ * answers each request just in time cannot hold the loop thread for
+ * (number of exchanges) x timeout. Not nested.
+ */
+void iq_vu_conn_op_begin(struct vu_conn *c);
+void iq_vu_conn_op_end(struct vu_conn *c);
 /* Connect to the daemon's socket. 0 or -errno. */
 IQ_MUST_CHECK int iq_vu_conn_connect(struct vu_conn *c, const char *path);
 /* Adopt an already connected socket (tests). */

@@ -36,6 +36,8 @@ enum script {
     S_LONG_LEN, /* len far beyond the writable buffer */
     S_BAD_ID, /* used id that names no request */
     S_IDX_JUMP, /* used idx moved by 100 */
+    S_SHRINK, /* ftruncate()s the shadow memfd it is sent to 0 */
+    S_NACK_FEATURES, /* refuses SET_FEATURES, also after reconnecting */
 };
 
 struct be {
@@ -57,6 +59,8 @@ struct be {
     uint16_t last_avail;
     uint16_t used_idx;
     unsigned connections;
+    int shrink_rc; /* S_SHRINK: ftruncate() result and errno */
+    int shrink_errno;
 };
 
 struct msg {
@@ -211,6 +215,11 @@ be_handle(struct be *b, struct msg *m)
         b->r_uaddr = r[2];
         b->r_size = r[1];
         b->r_off = r[3];
+        if (b->script == S_SHRINK) {
+            /* Would make every access of ioreqd's mapping SIGBUS. */
+            b->shrink_rc = ftruncate(m->fds[0], 0);
+            b->shrink_errno = b->shrink_rc < 0 ? errno : 0;
+        }
         if (b->map != NULL) {
             munmap(b->map, b->map_len);
         }
@@ -260,6 +269,9 @@ be_handle(struct be *b, struct msg *m)
     for (unsigned i = 0; i < m->nfds; i++) {
         close(m->fds[i]);
     }
+    if (m->h.request == VU_SET_FEATURES && b->script == S_NACK_FEATURES) {
+        ack = 1;
+    }
     if (m->h.flags & VU_FLAG_NEED_REPLY) {
         be_reply(b, m->h.request, &ack, 8);
     }
@@ -304,7 +316,9 @@ be_main(void *opaque)
             close(b->call);
             b->call = -1;
         }
-        b->script = S_GOOD; /* the daemon "restarts" well-behaved */
+        if (b->script != S_NACK_FEATURES) {
+            b->script = S_GOOD; /* the daemon "restarts" well-behaved */
+        }
     }
     return NULL;
 }
@@ -432,6 +446,85 @@ test_shadow_good_and_clamped(void **state)
     assert_int_equal(iq_virtio_status(iq_vhost_bridge_dev(x.b)) &
                          IQ_VIRTIO_S_NEEDS_RESET,
                      0);
+    sx_fini(&x);
+}
+
+/*
+ * The daemon gets the shadow memfd: it must not be able to shrink it under
+ * ioreqd's mapping (sealed), and the device keeps working.
+ */
+static void
+test_shadow_memfd_sealed(void **state)
+{
+    struct sx x;
+    uint32_t id = 0;
+    uint32_t len = 0;
+
+    (void)state;
+    sx_init(&x, S_SHRINK);
+    vt_probe(&x.d, VT_F_V1, 1, 8);
+    assert_int_equal(x.be.shrink_rc, -1);
+    assert_int_equal(x.be.shrink_errno, EPERM);
+    sx_request(&x, 64);
+    RUN_UNTIL(&x, vt_used_idx(&x.d, 0) == 1);
+    vt_used_elem(&x.d, 0, 0, &id, &len);
+    assert_int_equal(len, 16);
+    assert_true(iq_vhost_bridge_connected(x.b));
+    sx_fini(&x);
+}
+
+/* Occurrences of `needle` in the file behind `fd`. */
+static unsigned
+count_in_fd(int fd, const char *needle)
+{
+    static char buf[1 << 20];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    unsigned c = 0;
+
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    for (const char *p = buf; (p = strstr(p, needle)) != NULL; p++) {
+        c++;
+    }
+    return c;
+}
+
+/*
+ * A daemon that refuses what the guest negotiated: every guest reset
+ * reconnects and every DRIVER_OK fails. The guest can repeat that at will,
+ * so the messages it causes are rate-limited.
+ */
+static void
+test_shadow_reset_loop_logging(void **state)
+{
+    char path[] = "/tmp/iq-vu-log-XXXXXX";
+    int logfd = mkstemp(path);
+    int saved = dup(STDERR_FILENO);
+    struct iq_vhost_bridge_stats st;
+    struct sx x;
+
+    (void)state;
+    assert_true(logfd >= 0 && saved >= 0);
+    unlink(path);
+    sx_init(&x, S_NACK_FEATURES);
+    fflush(stderr);
+    assert_true(dup2(logfd, STDERR_FILENO) >= 0);
+    for (unsigned i = 0; i < 40; i++) {
+        vt_negotiate(&x.d, VT_F_V1);
+        vt_queue_setup(&x.d, 0, 8);
+        vt_driver_ok(&x.d);
+        assert_true(iq_virtio_status(iq_vhost_bridge_dev(x.b)) &
+                    IQ_VIRTIO_S_NEEDS_RESET);
+    }
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    iq_vhost_bridge_get_stats(x.b, &st);
+    assert_true(st.reconnects >= 39);
+    assert_true(count_in_fd(logfd, "daemon lost") <= 20);
+    assert_true(count_in_fd(logfd, "rings failed") <= 20);
+    assert_true(count_in_fd(logfd, "reconnected") <= 20);
+    close(logfd);
     sx_fini(&x);
 }
 
@@ -649,6 +742,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shadow_good_and_clamped),
+        cmocka_unit_test(test_shadow_memfd_sealed),
+        cmocka_unit_test(test_shadow_reset_loop_logging),
         cmocka_unit_test(test_shadow_bad_id),
         cmocka_unit_test(test_shadow_idx_jump),
         cmocka_unit_test(test_mmap_offload),

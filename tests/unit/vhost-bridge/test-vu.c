@@ -610,6 +610,217 @@ test_conn_handshake_failures(void **state)
     fb_join(&f, &c);
 }
 
+/*
+ * A daemon that stops reading its socket: the frontend's sends fill the
+ * socket buffer. Each send must then fail within the reply timeout rather
+ * than block the loop thread for ever (alarm() kills a hung test).
+ */
+static void
+test_conn_send_peer_not_reading(void **state)
+{
+    struct vu_conn c;
+    struct vu_msg m;
+    int sv[2];
+    int small = 4096;
+    int ret = 0;
+    unsigned sent = 0;
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(
+        setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    iq_vu_conn_init(&c, "test", 100);
+    iq_vu_conn_adopt(&c, sv[0]);
+    alarm(20);
+    while (sent < 100000) {
+        assert_int_equal(
+            iq_vu_enc_config(&m, VU_SET_CONFIG, 0, NULL, VU_MAX_CONFIG), 0);
+        ret = iq_vu_conn_send(&c, &m, NULL, 0);
+        if (ret < 0) {
+            break;
+        }
+        sent++;
+    }
+    alarm(0);
+    assert_int_equal(ret, -ETIMEDOUT);
+    assert_true(sent > 0);
+    assert_true(iq_vu_conn_broken(&c));
+    iq_vu_conn_close(&c);
+    close(sv[1]);
+}
+
+/*
+ * A daemon that listens but never accepts: once its backlog is full a
+ * blocking connect() would wait for ever. It must fail at once instead.
+ */
+static void
+test_conn_connect_backlog_full(void **state)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct vu_conn c[8];
+    char dir[64];
+    char sock[128];
+    int lfd;
+    int ret = 0;
+    unsigned i;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/iq-vu-unit-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(sock, sizeof(sock), "%s/s", dir);
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    alarm(20);
+    for (i = 0; i < 8; i++) {
+        iq_vu_conn_init(&c[i], "test", 100);
+        ret = iq_vu_conn_connect(&c[i], sock);
+        if (ret < 0) {
+            break;
+        }
+    }
+    alarm(0);
+    assert_true(i >= 1 && i < 8);
+    assert_int_equal(ret, -EAGAIN);
+    while (i-- > 0) {
+        iq_vu_conn_close(&c[i]);
+    }
+    close(lfd);
+    unlink(sock);
+    rmdir(dir);
+}
+
+/* Acknowledge every NEED_REPLY request, each just inside the timeout. */
+static void
+script_slow_acks(struct fb *f)
+{
+    struct fb_msg m;
+
+    while (fb_read(f, &m) == 0) {
+        if (m.h.flags & VU_FLAG_NEED_REPLY) {
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = 150000000};
+
+            nanosleep(&ts, NULL);
+            fb_reply_u64(f, m.h.request, 0);
+        }
+    }
+}
+
+/*
+ * A daemon that answers every request slowly but in time would hold the
+ * loop thread for (number of exchanges) x timeout. Inside one operation
+ * the exchanges share one deadline of timeout_ms.
+ */
+static void
+test_conn_slow_daemon_op_budget(void **state)
+{
+    struct vu_conn c;
+    struct vu_msg m;
+    struct fb f;
+    int ret = 0;
+    unsigned ok = 0;
+
+    (void)state;
+    fb_start_pair(&f, &c, script_slow_acks, 250);
+    c.pfeatures = 1ull << VU_PF_REPLY_ACK;
+    iq_vu_conn_op_begin(&c);
+    for (unsigned i = 0; i < 4; i++) {
+        iq_vu_enc_u64(&m, VU_SET_FEATURES, F_V1);
+        ret = iq_vu_conn_send(&c, &m, NULL, 0);
+        if (ret < 0) {
+            break;
+        }
+        ok++;
+    }
+    iq_vu_conn_op_end(&c);
+    assert_int_equal(ret, -ETIMEDOUT);
+    assert_true(ok < 4);
+    assert_true(iq_vu_conn_broken(&c));
+    fb_join(&f, &c);
+}
+
+/* Refuse (non-zero ack) every request that wants a reply. */
+static void
+script_nack_all(struct fb *f)
+{
+    struct fb_msg m;
+
+    while (fb_read(f, &m) == 0) {
+        if (m.h.flags & VU_FLAG_NEED_REPLY) {
+            fb_reply_u64(f, m.h.request, 1);
+        }
+    }
+}
+
+/*
+ * A refusal does not break the connection, and the guest can repeat what
+ * is refused (a config write) at will: the warning is rate-limited.
+ */
+static void
+test_conn_refusals_rate_limited(void **state)
+{
+    char path[] = "/tmp/iq-vu-log-XXXXXX";
+    static char buf[1 << 16];
+    int logfd = mkstemp(path);
+    int saved = dup(STDERR_FILENO);
+    struct vu_conn c;
+    struct vu_msg m;
+    struct fb f;
+    unsigned refused = 0;
+    unsigned lines = 0;
+    ssize_t n;
+
+    (void)state;
+    assert_true(logfd >= 0 && saved >= 0);
+    unlink(path);
+    fb_start_pair(&f, &c, script_nack_all, 2000);
+    c.pfeatures = 1ull << VU_PF_REPLY_ACK;
+    fflush(stderr);
+    assert_true(dup2(logfd, STDERR_FILENO) >= 0);
+    for (unsigned i = 0; i < 40; i++) {
+        uint8_t v = (uint8_t)i;
+
+        assert_int_equal(iq_vu_enc_config(&m, VU_SET_CONFIG, 0, &v, 1), 0);
+        refused += iq_vu_conn_send(&c, &m, NULL, 0) == -EIO;
+    }
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_int_equal(refused, 40);
+    assert_false(iq_vu_conn_broken(&c));
+    n = pread(logfd, buf, sizeof(buf) - 1, 0);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    for (const char *p = buf; (p = strstr(p, "daemon refused")) != NULL; p++) {
+        lines++;
+    }
+    assert_true(lines >= 1 && lines <= 20);
+    close(logfd);
+    fb_join(&f, &c);
+}
+
+/*
+ * The privcmd fd sent to a daemon in XEN_MMAP regions must be restricted to
+ * the guest's domain first (an unrestricted one grants every hypercall).
+ * The restriction is an ioctl only privcmd knows: on any other fd it fails,
+ * and iq_vhost_mem_xen() then refuses instead of sending it unrestricted.
+ */
+static void
+test_privcmd_restrict_refuses(void **state)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(iq_vhost_privcmd_restrict(fd, 5), -ENOTTY);
+    assert_int_equal(iq_vhost_privcmd_restrict(-1, 5), -EBADF);
+    close(fd);
+}
+
 /* ---- the bridge: refusal of a daemon without XEN_MMAP ------------------- */
 
 struct ram {
@@ -870,6 +1081,11 @@ main(void)
         cmocka_unit_test(test_conn_handshake_masks),
         cmocka_unit_test(test_conn_hostile_replies),
         cmocka_unit_test(test_conn_handshake_failures),
+        cmocka_unit_test(test_conn_send_peer_not_reading),
+        cmocka_unit_test(test_conn_connect_backlog_full),
+        cmocka_unit_test(test_conn_slow_daemon_op_budget),
+        cmocka_unit_test(test_privcmd_restrict_refuses),
+        cmocka_unit_test(test_conn_refusals_rate_limited),
         cmocka_unit_test(test_bridge_refuses_without_xen_mmap),
         cmocka_unit_test(test_bridge_no_daemon),
         cmocka_unit_test(test_bridge_qsd_refused_on_xen),
