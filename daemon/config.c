@@ -223,6 +223,10 @@ key_allowed(enum iq_dev_type t, const char *key)
             return true;
         }
     }
+    if (strcmp(key, "grants") == 0) {
+        return t == IQ_DEV_VIRTIO_BLK || t == IQ_DEV_VIRTIO_RNG ||
+               t == IQ_DEV_VIRTIO_CONSOLE;
+    }
     if (t == IQ_DEV_VIRTIO_BLK) {
         for (size_t i = 0; i < IQ_ARRAY_SIZE(blk_keys); i++) {
             if (strcmp(key, blk_keys[i]) == 0) {
@@ -331,6 +335,14 @@ apply_key(struct iq_dev_spec *dev, enum iq_arch arch, bool arch_known,
             return -EINVAL;
         }
         dev->readonly = true;
+        return 0;
+    }
+    if (strcmp(key, "grants") == 0) {
+        if (val != NULL && strcmp(val, "on") != 0 && strcmp(val, "1") != 0) {
+            seterr(err, err_len, "%s: 'grants' takes no value", what);
+            return -EINVAL;
+        }
+        dev->grants = true;
         return 0;
     }
     if (val == NULL || *val == '\0') {
@@ -1215,10 +1227,11 @@ iq_daemon_usage(void)
            "  virtio-blk,base=ADDR,irq=N,file=PATH|null:SIZE[,ro]"
            "[,serial=S]\n"
            "             [,queues=Q][,cache=writeback|none]"
-           "[,engine=uring|threads]\n"
-           "  virtio-rng,base=ADDR,irq=N\n"
+           "[,engine=uring|threads][,grants]\n"
+           "  virtio-rng,base=ADDR,irq=N[,grants]\n"
            "  virtio-console,base=ADDR,irq=N"
            "[,backend=pty|file:PATH|socket:PATH][,maxsize=SIZE]\n"
+           "             [,grants]\n"
            "  vhost-user,base=ADDR,irq=N,type=blk|fs|net|gpu|ID,"
            "socket=PATH\n"
            "             [,mode=shadow|mmap][,queues=Q][,tag=FSTAG]"
@@ -1229,6 +1242,8 @@ iq_daemon_usage(void)
            "             each disk= starts a disk; ro/target=/lun= after it\n"
            "             apply to it (target default: previous + 1, first\n"
            "             0; lun default 0; targets 0..6, luns 0..7)\n"
+           "grants: offer VIRTIO_F_ACCESS_PLATFORM so the guest can use\n"
+           "Xen grant DMA (grant references instead of guest addresses).\n"
            "Each virtio device takes 0x200 bytes of MMIO at base.\n"
            "Signals: SIGTERM/SIGINT/SIGHUP stop, SIGUSR1 logs statistics.\n";
 }

@@ -9,10 +9,13 @@
  *
  * Device spec syntax (one --device option or `device =` line each):
  *   virtio-blk,base=ADDR,irq=N,file=PATH[,ro][,serial=S][,queues=Q]
- *              [,cache=writeback|none][,engine=uring|threads]
+ *              [,cache=writeback|none][,engine=uring|threads][,grants]
  *     file=null:SIZE selects the null backend (reads zeroes).
- *   virtio-rng,base=ADDR,irq=N
+ *   virtio-rng,base=ADDR,irq=N[,grants]
  *   virtio-console,base=ADDR,irq=N[,backend=pty|file:PATH|socket:PATH]
+ *              [,grants]
+ *     grants: offer VIRTIO_F_ACCESS_PLATFORM; the guest then passes grant
+ *     references (bit 63 set) as DMA addresses.
  *   lsi53c895a,bdf=[SEG:]BUS:DEV.FN,disk=PATH|null:SIZE[,ro][,target=N]
  *              [,lun=L][,disk=...]...   (x86 only)
  *     Each disk= starts a disk; the ro, target= and lun= after it apply to
@@ -88,6 +91,8 @@ struct iq_dev_spec {
     enum iq_dev_type type;
     uint64_t base;
     uint32_t irq;
+    /* virtio-blk/-rng/-console: offer ACCESS_PLATFORM (grant DMA). */
+    bool grants;
     /* virtio-blk */
     char *file; /* malloc'ed; NULL for the null backend */
     bool null_backend;

@@ -346,6 +346,18 @@ iq_domain_stop(struct iq_domain *d)
     iq_loop_stop(d->loop);
 }
 
+/* True when some device is configured for grant DMA (ACCESS_PLATFORM). */
+static bool
+any_grants(const struct iq_daemon_config *cfg)
+{
+    for (unsigned i = 0; i < cfg->nr_devs; i++) {
+        if (cfg->devs[i].grants) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 iq_domain_create(const struct iq_daemon_config *cfg, struct iq_domain **out,
                  char *err, size_t err_len)
@@ -374,7 +386,7 @@ iq_domain_create(const struct iq_daemon_config *cfg, struct iq_domain **out,
         seterr(err, err_len, "cannot create a signalfd: %s", strerror(-rc));
         goto fail;
     }
-    rc = iq_mc_xen_open((uint16_t)cfg->domid, false, &d->mcx);
+    rc = iq_mc_xen_open((uint16_t)cfg->domid, any_grants(cfg), &d->mcx);
     if (rc < 0) {
         seterr(err, err_len, "cannot open foreign memory for domain %d: %s",
                cfg->domid, strerror(-rc));

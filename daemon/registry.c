@@ -30,7 +30,7 @@ fill_env(struct iq_virtio_env *ve, const struct iq_dev_env *env,
     ve->irq_ops = env->irq_ops;
     ve->irq_opaque = env->irq_opaque;
     ve->arch = env->arch;
-    ve->grants = false;
+    ve->grants = spec->grants;
 }
 
 /* ---- virtio-blk ------------------------------------------------------------

@@ -993,6 +993,149 @@ test_hostile_isolated(void **state)
 }
 
 /*
+ * Grant DMA: a virtio-blk configured with `grants` offers ACCESS_PLATFORM
+ * (the rng without it does not), the driver negotiates it and passes only
+ * grant addresses (consecutive refs for consecutive pages, driver-to-device
+ * buffers through read-only grants). Data goes through grant maps, never a
+ * foreign map. A descriptor whose grant was revoked puts only that device
+ * into NEEDS_RESET; the rng on the same daemon keeps working.
+ */
+static void
+test_grants_access_platform(void **state)
+{
+    struct hx *h = *state;
+    char a1[256];
+    char a2[64];
+    struct iq_vm_dev *rng = NULL;
+    struct iq_vm_dev *dev = NULL;
+    struct iq_blk *blk = NULL;
+    struct iq_sim_counters c0;
+    struct iq_sim_counters c1;
+    struct iq_vq *vq;
+    struct iq_vq_desc *d;
+    struct iq_blk_req req = {0};
+    struct iq_blk_req *done = NULL;
+    uint8_t *ref = malloc(DISK_SIZE);
+    uint8_t *pat = malloc(16384);
+    uint8_t *back = malloc(16384);
+    uint8_t buf[512];
+    uint64_t data;
+    uint64_t bad;
+    uint64_t status;
+    uint8_t st = 0xff;
+
+    (void)state;
+    assert_non_null(ref);
+    assert_non_null(pat);
+    assert_non_null(back);
+    hx_init(h, 2, ref, DISK_SIZE);
+    /* An 8 MiB window of RAM0, every page granted (refs 1..2048 RW). */
+    iq_guest_destroy(h->g);
+    h->g = NULL;
+    assert_int_equal(iq_guest_create(h->sim, RAM0, 8ull << 20, &h->g), 0);
+    assert_int_equal(iq_guest_use_grants(h->g), 0);
+    assert_true(iq_guest_grants(h->g));
+    assert_int_equal(iq_guest_grant_ref(h->g, RAM0, false), 1);
+    assert_int_equal(iq_guest_grant_ref(h->g, RAM0 + 0x1fff, false), 2);
+    assert_int_equal(iq_guest_grant_ref(h->g, RAM0, true), 2049);
+    assert_int_equal(iq_guest_dma(h->g, RAM0 + 0x2123, false),
+                     (1ull << 63) | (3ull << 12) | 0x123);
+    assert_int_equal(iq_guest_dma(h->g, RAM0 + (8ull << 20), false),
+                     RAM0 + (8ull << 20));
+
+    hx_start(h, 2, "--device", blk_arg(h, a1, sizeof(a1), ",grants"),
+             "--device", rng_arg(a2, sizeof(a2)), NULL);
+
+    /* The rng has no `grants`: no ACCESS_PLATFORM, guest-physical DMA. */
+    assert_int_equal(iq_vm_probe(h->g, RNG_BASE, RNG_IRQ, 1, &rng), 0);
+    assert_int_equal(iq_vm_init(rng, IQ_VM_F_ACCESS_PLATFORM, 1, 0), 0);
+    assert_false(rng->dev_features & IQ_VM_F_ACCESS_PLATFORM);
+    assert_false(rng->drv_features & IQ_VM_F_ACCESS_PLATFORM);
+    assert_int_equal(iq_rng_read(rng, buf, 32), 32);
+
+    /* The blk has it, and the driver takes it. */
+    assert_int_equal(iq_vm_probe(h->g, BLK_BASE, BLK_IRQ, 0, &dev), 0);
+    assert_int_equal(
+        iq_blk_attach(dev, IQ_BLK_WANT_DEFAULT | IQ_VM_F_ACCESS_PLATFORM, 1, 64,
+                      0, &blk),
+        0);
+    dev = iq_blk_dev(blk);
+    assert_true(dev->dev_features & IQ_VM_F_ACCESS_PLATFORM);
+    assert_true(dev->drv_features & IQ_VM_F_ACCESS_PLATFORM);
+    vq = iq_blk_vq(blk, 0);
+    assert_true(vq->indirect);
+
+    /* Write and read back a 4-page pattern, direct and indirect chains. */
+    iq_sim_counters(h->sim, &c0);
+    iq_test_fill_random(pat, 16384, 0x6a6e);
+    assert_int_equal(iq_blk_write(blk, 0, 64, pat, 16384, &st), 0);
+    assert_int_equal(st, IQ_BLK_S_OK);
+    memset(back, 0, 16384);
+    assert_int_equal(iq_blk_read(blk, 0, 64, back, 16384, &st), 0);
+    assert_int_equal(st, IQ_BLK_S_OK);
+    assert_memory_equal(back, pat, 16384);
+    data = iq_guest_alloc(h->g, 8192, 4096);
+    assert_true(data != 0);
+    req.type = IQ_BLK_T_IN;
+    req.sector = 64;
+    req.data_gpa = data + 2048; /* straddles a page: refs n, n + 1 */
+    req.data_len = 4096;
+    assert_true(iq_blk_submit(blk, 0, &req, false) >= 0);
+    assert_int_equal(iq_blk_kick(blk, 0), 0);
+    assert_int_equal(iq_blk_wait(blk, 0, WAIT_MS, &done), 0);
+    assert_ptr_equal(done, &req);
+    assert_int_equal(req.status, IQ_BLK_S_OK);
+    assert_memory_equal(iq_guest_ptr(h->g, data + 2048, 4096), pat, 4096);
+    assert_int_equal(iq_blk_read(blk, 0, 3, buf, sizeof(buf), &st), 0);
+    assert_int_equal(st, IQ_BLK_S_OK);
+    assert_memory_equal(buf, ref + 3 * 512, sizeof(buf));
+    read_file(h->disk, 64 * 512, back, 16384);
+    assert_memory_equal(back, pat, 16384);
+    iq_sim_counters(h->sim, &c1);
+    assert_true(c1.grant_map_calls > 0);
+    assert_true(c1.grant_map_calls > c0.grant_map_calls);
+    assert_int_equal(c1.foreign_map_calls, c0.foreign_map_calls);
+
+    /* A descriptor on a page whose grants were revoked: NEEDS_RESET. */
+    bad = iq_guest_alloc(h->g, 4096, 4096);
+    status = iq_guest_alloc(h->g, 4096, 4096);
+    assert_true(bad != 0 && status != 0);
+    assert_int_equal(
+        iq_sim_grant_revoke(h->sim, iq_guest_grant_ref(h->g, bad, false)), 0);
+    assert_int_equal(
+        iq_sim_grant_revoke(h->sim, iq_guest_grant_ref(h->g, bad, true)), 0);
+    d = iq_vq_desc_table(vq);
+    d[10] = (struct iq_vq_desc){iq_guest_dma(h->g, bad, true), 16, 1, 11};
+    d[11] = (struct iq_vq_desc){iq_guest_dma(h->g, status, false), 1, 2, 0};
+    assert_int_equal(iq_vq_publish_raw(vq, 10, true), 0);
+    wait_needs_reset(dev);
+    /* The rng on the same daemon keeps working. */
+    assert_int_equal(iq_rng_read(rng, buf, 32), 32);
+    iq_blk_free(blk);
+
+    /* After a reset the granted disk works again. */
+    dev = NULL;
+    assert_int_equal(iq_vm_probe(h->g, BLK_BASE, BLK_IRQ, 0, &dev), 0);
+    assert_int_equal(
+        iq_blk_attach(dev, IQ_BLK_WANT_DEFAULT | IQ_VM_F_ACCESS_PLATFORM, 1, 16,
+                      16384, &blk),
+        0);
+    assert_int_equal(iq_blk_read(blk, 0, 64, back, 16384, &st), 0);
+    assert_int_equal(st, IQ_BLK_S_OK);
+    assert_memory_equal(back, pat, 16384);
+
+    hx_stop_clean(h);
+    iq_sim_counters(h->sim, &c1);
+    assert_int_equal(c1.grant_pages_now, 0);
+    iq_blk_free(blk);
+    iq_vm_free(rng);
+    hx_fini(h);
+    free(back);
+    free(pat);
+    free(ref);
+}
+
+/*
  * x86 personality: buffered ioreqs on (atomic), an ISA IRQ (level, dropped
  * when the driver acknowledges), two devices, clean shutdown.
  */
@@ -1380,6 +1523,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_invalidate_and_stop_busy, hx_setup,
                                         hx_teardown),
         cmocka_unit_test_setup_teardown(test_hostile_isolated, hx_setup,
+                                        hx_teardown),
+        cmocka_unit_test_setup_teardown(test_grants_access_platform, hx_setup,
                                         hx_teardown),
         cmocka_unit_test_setup_teardown(test_x86_personality, hx_setup,
                                         hx_teardown),

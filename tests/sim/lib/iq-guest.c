@@ -30,6 +30,7 @@ struct iq_guest {
     uint64_t end;
     uint64_t next;
     pthread_mutex_t lock;
+    bool grants; /* iq_guest_use_grants done */
 };
 
 struct vq_used_elem {
@@ -117,6 +118,85 @@ void *
 iq_guest_ptr(struct iq_guest *g, uint64_t gpa, size_t len)
 {
     return iq_sim_ram(g->sim, gpa, len);
+}
+
+/* ---- grant DMA ---------------------------------------------------------- */
+
+/* Pages in the window (refs 1..n read-write, n+1..2n read-only). */
+static uint64_t
+grant_pages(const struct iq_guest *g)
+{
+    return ((g->end - 1) >> 12) - (g->base >> 12) + 1;
+}
+
+int
+iq_guest_use_grants(struct iq_guest *g)
+{
+    uint64_t n = grant_pages(g);
+    uint64_t first = g->base >> 12;
+
+    if (2 * n >= (1u << 20)) {
+        return -E2BIG; /* the fake's grant table limit */
+    }
+    /* Highest ref first: the fake grows its table once. */
+    for (uint64_t i = n; i > 0; i--) {
+        int rc = iq_sim_grant(g->sim, (uint32_t)(n + i), first + i - 1, true);
+
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    for (uint64_t i = n; i > 0; i--) {
+        int rc = iq_sim_grant(g->sim, (uint32_t)i, first + i - 1, false);
+
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    g->grants = true;
+    return 0;
+}
+
+bool
+iq_guest_grants(const struct iq_guest *g)
+{
+    return g->grants;
+}
+
+uint32_t
+iq_guest_grant_ref(const struct iq_guest *g, uint64_t gpa, bool readonly)
+{
+    uint64_t ref;
+
+    if (!g->grants || gpa < g->base || gpa >= g->end) {
+        return 0;
+    }
+    ref = (gpa >> 12) - (g->base >> 12) + 1;
+    if (readonly) {
+        ref += grant_pages(g);
+    }
+    return (uint32_t)ref;
+}
+
+uint64_t
+iq_guest_dma(const struct iq_guest *g, uint64_t gpa, bool readonly)
+{
+    uint32_t ref = iq_guest_grant_ref(g, gpa, readonly);
+
+    if (ref == 0) {
+        return gpa;
+    }
+    return (1ull << 63) | ((uint64_t)ref << 12) | (gpa & 0xfffu);
+}
+
+/* The address the device sees for `gpa` (grant DMA when negotiated). */
+static uint64_t
+dev_dma(const struct iq_vm_dev *dev, uint64_t gpa, bool readonly)
+{
+    if ((dev->drv_features & IQ_VM_F_ACCESS_PLATFORM) == 0) {
+        return gpa;
+    }
+    return iq_guest_dma(dev->g, gpa, readonly);
 }
 
 /* ---- registers ---------------------------------------------------------- */
@@ -432,13 +512,16 @@ iq_vm_setup_queue(struct iq_vm_dev *dev, unsigned index, uint16_t size)
     vq->num_free = size;
     rc = iq_vm_write(dev, IQ_VM_QUEUE_NUM, size);
     if (rc == 0) {
-        rc = write64(dev, IQ_VM_QUEUE_DESC_LOW, vq->desc_gpa);
+        rc = write64(dev, IQ_VM_QUEUE_DESC_LOW,
+                     dev_dma(dev, vq->desc_gpa, false));
     }
     if (rc == 0) {
-        rc = write64(dev, IQ_VM_QUEUE_DRIVER_LOW, vq->avail_gpa);
+        rc = write64(dev, IQ_VM_QUEUE_DRIVER_LOW,
+                     dev_dma(dev, vq->avail_gpa, false));
     }
     if (rc == 0) {
-        rc = write64(dev, IQ_VM_QUEUE_DEVICE_LOW, vq->used_gpa);
+        rc = write64(dev, IQ_VM_QUEUE_DEVICE_LOW,
+                     dev_dma(dev, vq->used_gpa, false));
     }
     if (rc == 0) {
         rc = iq_vm_write(dev, IQ_VM_QUEUE_READY, 1);
@@ -587,14 +670,14 @@ iq_vq_add(struct iq_vq *vq, const struct iq_vq_buf *bufs, unsigned n,
 
         for (unsigned i = 0; i < n; i++) {
             d = desc_ptr(vq, table, (uint16_t)i);
-            d->addr = bufs[i].gpa;
+            d->addr = dev_dma(vq->dev, bufs[i].gpa, !bufs[i].write);
             d->len = bufs[i].len;
             d->flags = (uint16_t)((bufs[i].write ? VQ_DESC_F_WRITE : 0) |
                                   (i + 1 < n ? VQ_DESC_F_NEXT : 0));
             d->next = (uint16_t)(i + 1 < n ? i + 1 : 0);
         }
         d = desc_ptr(vq, vq->desc_gpa, head);
-        d->addr = table;
+        d->addr = dev_dma(vq->dev, table, true);
         d->len = 16u * n;
         d->flags = VQ_DESC_F_INDIRECT;
         d->next = 0;
@@ -608,7 +691,7 @@ iq_vq_add(struct iq_vq *vq, const struct iq_vq_buf *bufs, unsigned n,
         for (unsigned k = 0; k < n; k++) {
             struct iq_vq_desc *d = desc_ptr(vq, vq->desc_gpa, i);
 
-            d->addr = bufs[k].gpa;
+            d->addr = dev_dma(vq->dev, bufs[k].gpa, !bufs[k].write);
             d->len = bufs[k].len;
             d->flags = (uint16_t)((bufs[k].write ? VQ_DESC_F_WRITE : 0) |
                                   (k + 1 < n ? VQ_DESC_F_NEXT : 0));

@@ -47,6 +47,34 @@ int iq_guest_set_next(struct iq_guest *g, uint64_t gpa);
 /* Host pointer to guest RAM (NULL if not RAM). */
 void *iq_guest_ptr(struct iq_guest *g, uint64_t gpa, size_t len);
 
+/*
+ * Grant DMA, as Linux's grant-dma-ops does it for devices behind a
+ * xen,grant-dma (or xen-grant-dma) node. iq_guest_use_grants grants every
+ * page of the allocator window to the backend through the fake Xen's grant
+ * table: read-write with ref = page index from the window base + 1 (ref 0
+ * is reserved), and a second, read-only alias of each page with ref = that
+ * + the number of pages. Consecutive pages of one buffer thus get
+ * consecutive refs. From then on, a device whose driver negotiated
+ * VIRTIO_F_ACCESS_PLATFORM sees only grant addresses: every address the
+ * driver writes into its queue registers and descriptors goes through
+ * iq_guest_dma (driver-to-device data buffers through the read-only alias).
+ * Devices that did not negotiate it keep guest-physical addresses.
+ * 0, or -errno from iq_sim_grant.
+ */
+int iq_guest_use_grants(struct iq_guest *g);
+/* True after iq_guest_use_grants. */
+bool iq_guest_grants(const struct iq_guest *g);
+/*
+ * The grant address of `gpa`: (1 << 63) | (ref << 12) | offset in page, with
+ * the read-write ref (or the read-only alias with `readonly`). `gpa` itself
+ * when grants are off or `gpa` is outside the window.
+ */
+uint64_t iq_guest_dma(const struct iq_guest *g, uint64_t gpa, bool readonly);
+/* The grant ref of the page holding `gpa` (read-write or read-only alias);
+ * 0 when grants are off or `gpa` is outside the window. */
+uint32_t iq_guest_grant_ref(const struct iq_guest *g, uint64_t gpa,
+                            bool readonly);
+
 /* ---- virtio-mmio transport -------------------------------------------------
  */
 
@@ -90,6 +118,7 @@ enum {
 #define IQ_VM_F_INDIRECT_DESC (1ull << 28)
 #define IQ_VM_F_EVENT_IDX (1ull << 29)
 #define IQ_VM_F_VERSION_1 (1ull << 32)
+#define IQ_VM_F_ACCESS_PLATFORM (1ull << 33)
 
 #define IQ_VM_INT_USED 1u
 #define IQ_VM_INT_CONFIG 2u

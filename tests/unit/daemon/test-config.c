@@ -168,6 +168,80 @@ struct bad_case {
     const char *msg;
 };
 
+/* The grants flag: accepted on virtio-blk/-rng/-console, off by default. */
+static void
+test_device_grants(void **state)
+{
+    static const char *const ok[] = {
+        "virtio-blk,base=0x2000000,irq=33,file=/x,grants",
+        "virtio-blk,grants,base=0x2000000,irq=33,file=null:1M,ro",
+        "virtio-rng,base=0x2000400,irq=35,grants",
+        "virtio-console,base=0x2000600,irq=36,grants=on",
+        "virtio-console,base=0x2000600,irq=36,grants=1,backend=pty",
+    };
+    static const struct bad_case bad[] = {
+        {"virtio-blk,base=0x2000000,irq=33,file=/x,grants=yes", IQ_ARCH_ARM,
+         "'grants' takes no value"},
+        {"virtio-rng,base=0x2000000,irq=33,grants=0", IQ_ARCH_ARM,
+         "'grants' takes no value"},
+        {"vhost-user,base=0x2000000,irq=33,type=blk,socket=/s,grants",
+         IQ_ARCH_ARM, "unknown key 'grants' for vhost-user"},
+        {"lsi53c895a,bdf=00:05.0,disk=/a.img,grants", IQ_ARCH_X86,
+         "key 'grants' needs a value"},
+    };
+    struct iq_daemon_config cfg;
+    struct iq_dev_spec d;
+    ERRBUF;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (iq_daemon_parse_device(ok[i], IQ_ARCH_ARM, &d, err, sizeof(err)) !=
+            0) {
+            fail_msg("'%s' rejected: %s", ok[i], err);
+        }
+        assert_true(d.grants);
+        iq_dev_spec_fini(&d);
+    }
+    assert_int_equal(iq_daemon_parse_device("virtio-blk,base=0x2000000,"
+                                            "irq=33,file=/x",
+                                            IQ_ARCH_ARM, &d, err, sizeof(err)),
+                     0);
+    assert_false(d.grants);
+    iq_dev_spec_fini(&d);
+    assert_int_equal(iq_daemon_parse_device("virtio-rng,base=0x2000000,irq=33",
+                                            IQ_ARCH_ARM, &d, err, sizeof(err)),
+                     0);
+    assert_false(d.grants);
+    iq_dev_spec_fini(&d);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (iq_daemon_parse_device(bad[i].spec, bad[i].arch, &d, err,
+                                   sizeof(err)) != -EINVAL) {
+            fail_msg("case %zu '%s' not rejected", i, bad[i].spec);
+        }
+        assert_err_has(err, bad[i].msg);
+    }
+
+    /* Per device: one device with grants, one without. */
+    iq_daemon_config_init(&cfg);
+    assert_int_equal(iq_daemon_config_add_device(
+                         &cfg,
+                         "virtio-blk,base=0x2000000,irq=33,file=/x,grants", err,
+                         sizeof(err)),
+                     0);
+    assert_int_equal(
+        iq_daemon_config_add_device(&cfg, "virtio-rng,base=0x2000200,irq=34",
+                                    err, sizeof(err)),
+        0);
+    assert_int_equal(cfg.nr_devs, 2);
+    assert_true(cfg.devs[0].grants);
+    assert_false(cfg.devs[1].grants);
+    iq_daemon_config_fini(&cfg);
+
+    /* Documented in the usage text. */
+    assert_non_null(strstr(iq_daemon_usage(), "[,grants]"));
+    assert_non_null(strstr(iq_daemon_usage(), "ACCESS_PLATFORM"));
+}
+
 static void
 test_device_errors(void **state)
 {
@@ -728,6 +802,7 @@ main(void)
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_device_blk_full),
         cmocka_unit_test(test_device_rng_console),
+        cmocka_unit_test(test_device_grants),
         cmocka_unit_test(test_device_errors),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_too_many_devices),
