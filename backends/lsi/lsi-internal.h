@@ -93,6 +93,9 @@
 #define SIST0_SEL 0x20
 #define SIST0_CMP 0x40
 #define SIST0_MA 0x80
+/* SSTAT0 */
+#define SSTAT0_RST 0x02
+
 /* SIST1 */
 #define SIST1_HTH 0x01
 #define SIST1_GEN 0x02

@@ -132,6 +132,10 @@ iq_lsi_reg_readb(struct iq_lsi *lsi, unsigned off)
             iq_lsi_update_irq(lsi);
         }
         return v;
+    case R_SSTAT0:
+        /* RST follows the SCSI RST signal, driven by SCNTL1.RST. */
+        return (uint8_t)((lsi->r[R_SSTAT0] & ~SSTAT0_RST) |
+                         ((lsi->r[R_SCNTL1] & SCNTL1_RST) ? SSTAT0_RST : 0));
     case R_SSTAT1:
         return lsi->connected ? (uint8_t)(lsi->phase & 7u) : 0;
     case R_ISTAT0:

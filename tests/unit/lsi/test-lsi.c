@@ -27,6 +27,7 @@
 #define BUF2 0x20000u
 
 #define REG_DSTAT 0x0c
+#define REG_SSTAT0 0x0d
 #define REG_DSA 0x10
 #define REG_ISTAT 0x14
 #define REG_ISTAT1 0x15
@@ -152,8 +153,12 @@ test_regs(void **state)
     lh_wr(h, REG_DSTAT, 0xff, 1);
     assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0x80);
     /* SCSI bus reset: SIST0.RST, cleared on read; ISTAT.SIP meanwhile. */
+    assert_int_equal(lh_rd(h, REG_SSTAT0, 1), 0x00);
     lh_wr(h, 0x01, 0x08, 1);
+    /* SSTAT0.RST shows the RST signal while SCNTL1.RST drives it. */
+    assert_int_equal(lh_rd(h, REG_SSTAT0, 1), 0x02);
     lh_wr(h, 0x01, 0x00, 1);
+    assert_int_equal(lh_rd(h, REG_SSTAT0, 1), 0x00);
     assert_int_equal(lh_rd(h, REG_ISTAT, 1), 0x02);
     assert_int_equal(lh_rd(h, REG_SIST0, 1), 0x02);
     assert_int_equal(lh_rd(h, REG_SIST0, 1), 0x00);
