@@ -24,6 +24,8 @@
 #   E2E_IOREQD       development only: use this arm64 binary instead of the
 #                    cross-built daemon/ioreqd
 #   E2E_SHELL=1      with `run`: interactive dom0 shell on the terminal
+#   E2E_X86=1        then run the x86 suite too (tests/e2e/x86/run.sh) and
+#                    print the combined `N passed, N failed`
 #
 # Every download and build is cached under $W; delete a piece to redo it.
 set -euo pipefail
@@ -362,8 +364,30 @@ summary_on_exit() {
         echo "$SUMMARY"
     elif [ "$WANT_SUMMARY" = 1 ]; then
         n=$(echo ${E2E_SCENARIOS:-$ALL_SCENARIOS} | wc -w)
+        # The x86 suite's four scenarios did not run either.
+        [ "$WANT_X86" = 0 ] || n=$((n + 4))
         echo "0 passed, $n failed"
     fi
+}
+
+# The x86 suite (tests/e2e/x86/run.sh, all of its stages) after the arm64
+# run; its `N passed, N failed` is added to the arm64 one.
+run_x86() {
+    local out=$W/x86-suite.out last xp xf ap af rc=0
+    say "x86: tests/e2e/x86/run.sh"
+    "$E2E/x86/run.sh" > "$out" || rc=$?
+    head -n -1 "$out"
+    last=$(tail -n 1 "$out")
+    case "$last" in
+    *" passed, "*" failed") xp=${last%% passed*}; xf=${last#*, }
+        xf=${xf%% failed*} ;;
+    *) xp=0; xf=4 ;;
+    esac
+    ap=${SUMMARY%% passed*}
+    af=${SUMMARY#*, }
+    af=${af%% failed*}
+    SUMMARY="$((ap + xp)) passed, $((af + xf)) failed"
+    return "$rc"
 }
 
 main() {
@@ -378,12 +402,24 @@ main() {
     done
     WANT_SUMMARY=0
     case " ${stages[*]} " in *" run "*) WANT_SUMMARY=1 ;; esac
+    # E2E_X86=1: the x86 suite too (after a full default run only).
+    WANT_X86=0
+    [ "${E2E_X86:-0}" != 1 ] || [ $# -gt 0 ] || WANT_X86=1
     trap summary_on_exit EXIT
+    local rc=0
     for st in "${stages[@]}"; do
         t0=$(now)
-        "stage_$st"
+        if [ "$st" = run ] && [ "$WANT_X86" = 1 ]; then
+            "stage_$st" || rc=$?
+        else
+            "stage_$st"
+        fi
         say "stage $st: $(( $(now) - t0 )) s"
     done
+    if [ "$WANT_X86" = 1 ]; then
+        run_x86 || rc=1
+    fi
+    return "$rc"
 }
 
 main "$@"
