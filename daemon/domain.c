@@ -22,6 +22,7 @@
 #include "ioreqd/log.h"
 #include "ioreqd/loop.h"
 #include "ioreqd/mapcache.h"
+#include "ioreqd/xenstore.h"
 #include "registry.h"
 
 struct iq_domain {
@@ -30,6 +31,8 @@ struct iq_domain {
     struct iq_loop *loop;
     int sigfd;
     int alive_fd; /* liveness probe timer */
+    struct iq_xenstore *xs; /* @releaseDomain watch (may be NULL) */
+    int xs_fd;
     const struct iq_irq_ops *irq_ops;
     void *irq_opaque;
     struct iq_mc_xen *mcx;
@@ -178,6 +181,87 @@ on_alive_timer(void *opaque, uint32_t events)
     /* -ESRCH is reported through domain_gone; other errors are transient. */
     if (iq_ioreq_check_alive(d->srv) < 0) {
         IQ_DBG(d->ctx, "liveness check failed");
+    }
+}
+
+/*
+ * Domain death through xenstore. A destroyed domain can linger as a zombie
+ * while our own foreign mappings hold it ("(null) --p--d" in xl list), and
+ * dm_ops such as nr_vcpus keep succeeding on it (seen on Xen 4.17 x86), so
+ * the liveness timer alone never fires. The toolstack removes
+ * /local/domain/<domid> and xenstored fires @releaseDomain: watch it and
+ * check the node. The handle is opened after xentoolcore_restrict_all,
+ * which disables earlier ones; xenstore access is mediated by xenstored's
+ * own permissions. Without xenstored (no handle) only the timer is used.
+ */
+#define IQ_XS_REL_TOKEN "iq-release"
+
+static bool
+domain_node_exists(struct iq_domain *d)
+{
+    char path[64];
+    unsigned int len;
+    void *v;
+
+    snprintf(path, sizeof(path), "/local/domain/%d", d->cfg->domid);
+    v = iq_xenstore_read(d->xs, IQ_XBT_NULL, path, &len);
+    if (v != NULL) {
+        free(v);
+        return true;
+    }
+    /* Only a definite "no such node" means gone; other errors retry. */
+    return errno != ENOENT;
+}
+
+static void
+on_xs_event(void *opaque, uint32_t events)
+{
+    struct iq_domain *d = opaque;
+    bool release = false;
+    char **ev;
+
+    /* Bounded: at most a batch of queued events per wake-up. */
+    for (unsigned n = 0; n < 64; n++) {
+        ev = iq_xenstore_check_watch(d->xs);
+        if (ev == NULL) {
+            break;
+        }
+        release |= strcmp(ev[IQ_XS_WATCH_TOKEN], IQ_XS_REL_TOKEN) == 0;
+        free(ev);
+    }
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        /* xenstored went away: stop watching, keep the timer. */
+        iq_loop_del_fd(d->loop, d->xs_fd);
+        d->xs_fd = -1;
+        return;
+    }
+    if (release && !d->gone && !domain_node_exists(d)) {
+        domain_gone(d);
+    }
+}
+
+static void
+open_release_watch(struct iq_domain *d)
+{
+    d->xs = iq_xenstore_open();
+    if (d->xs == NULL) {
+        IQ_NOTICE(d->ctx,
+                  "no xenstore (%s): domain death is detected by "
+                  "polling only",
+                  strerror(errno));
+        return;
+    }
+    if (!iq_xenstore_watch(d->xs, "@releaseDomain", IQ_XS_REL_TOKEN)) {
+        IQ_NOTICE(d->ctx, "cannot watch @releaseDomain: %s", strerror(errno));
+        iq_xenstore_close(d->xs);
+        d->xs = NULL;
+        return;
+    }
+    d->xs_fd = iq_xenstore_fileno(d->xs);
+    if (iq_loop_add_fd(d->loop, d->xs_fd, EPOLLIN, on_xs_event, d) < 0) {
+        d->xs_fd = -1;
+        iq_xenstore_close(d->xs);
+        d->xs = NULL;
     }
 }
 
@@ -374,6 +458,7 @@ iq_domain_create(const struct iq_daemon_config *cfg, struct iq_domain **out,
     d->cfg = cfg;
     d->sigfd = -1;
     d->alive_fd = -1;
+    d->xs_fd = -1;
     snprintf(d->ctx, sizeof(d->ctx), "dom%d", cfg->domid);
 
     rc = iq_loop_create(&d->loop);
@@ -434,6 +519,7 @@ iq_domain_create(const struct iq_daemon_config *cfg, struct iq_domain **out,
         seterr(err, err_len, "cannot create a timerfd: %s", strerror(-rc));
         goto fail;
     }
+    open_release_watch(d);
     IQ_NOTICE(d->ctx, "serving %u device(s), %u vCPU(s), mapcache %llu MiB",
               d->nr_devs, iq_ioreq_nr_vcpus(d->srv),
               (unsigned long long)(cfg->mapcache_size >> 20));
@@ -526,6 +612,11 @@ iq_domain_destroy(struct iq_domain *d)
         iq_loop_del_fd(d->loop, d->alive_fd);
         iq_close_fd(&d->alive_fd);
     }
+    if (d->xs_fd >= 0) {
+        iq_loop_del_fd(d->loop, d->xs_fd);
+        d->xs_fd = -1;
+    }
+    iq_xenstore_close(d->xs);
     iq_ioreq_destroy(d->srv);
     iq_mc_destroy(d->mc);
     iq_mc_xen_close(d->mcx);

@@ -1857,6 +1857,18 @@ iq_sim_domain_destroy(struct iq_sim *sim)
 }
 
 void
+iq_sim_domain_dying(struct iq_sim *sim)
+{
+    char path[64];
+
+    pthread_mutex_lock(&sim->lock);
+    snprintf(path, sizeof(path), "/local/domain/%u", (unsigned)sim->cfg.domid);
+    (void)iq_sim_xs_rm_locked(sim, path);
+    iq_sim_xs_fire_special(sim, "@releaseDomain");
+    pthread_mutex_unlock(&sim->lock);
+}
+
+void
 iq_sim_fault(struct iq_sim *sim, enum iq_sim_fault f, uint64_t arg)
 {
     uint64_t *p = NULL;

@@ -200,6 +200,14 @@ int iq_sim_grant_revoke(struct iq_sim *sim, uint32_t ref);
  */
 void iq_sim_domain_destroy(struct iq_sim *sim);
 
+/*
+ * The toolstack destroyed the domain but it lingers as a zombie while a
+ * backend still holds mappings of it (as on real Xen): /local/domain/<domid>
+ * is removed and @releaseDomain fires, but dm_ops keep succeeding. A later
+ * iq_sim_domain_destroy() finishes it.
+ */
+void iq_sim_domain_dying(struct iq_sim *sim);
+
 /* ---- fault injection ----------------------------------------------------- */
 
 enum iq_sim_fault {
