@@ -30,6 +30,7 @@ cmd_free(struct lsi_cmd *c)
     c->state = CMD_FREE;
     c->aborted = false;
     c->disconnected = false;
+    c->split = false;
 }
 
 /* Drop a command: a running one is freed by its completion. */
@@ -67,6 +68,7 @@ void
 iq_lsi_bus_reset(struct iq_lsi *lsi)
 {
     lsi->bus_gen++;
+    lsi->mv_cont = false;
     lsi->cur = NULL;
     lsi->connected = false;
     lsi->atn = false;
@@ -129,7 +131,13 @@ resume_phase(struct iq_lsi *lsi)
         break;
     case CMD_RUNNING:
         /* REQ withheld until done; the phase shown is the next one. */
-        lsi->phase = c->task.dir == IQ_SCSI_DIR_IN ? PH_DI : PH_ST;
+        if (c->task.dir == IQ_SCSI_DIR_IN) {
+            lsi->phase = PH_DI;
+        } else if (c->split && c->split_left > 0) {
+            lsi->phase = PH_DO; /* more data-out after this piece */
+        } else {
+            lsi->phase = PH_ST;
+        }
         break;
     case CMD_DONE:
         lsi->phase = c->pos < c->len ? PH_DI : PH_ST;
@@ -215,6 +223,8 @@ iq_lsi_bus_reselect(struct iq_lsi *lsi)
 
 /* ---- commands ----------------------------------------------------------- */
 
+static void next_chunk(struct iq_lsi *lsi, struct lsi_cmd *c);
+
 static void
 cmd_done(struct iq_scsi_task *task)
 {
@@ -224,6 +234,22 @@ cmd_done(struct iq_scsi_task *task)
     if (c->aborted) {
         cmd_free(c);
         return;
+    }
+    if (c->split && c->split_left > 0 && task->dir == IQ_SCSI_DIR_OUT &&
+        task->status == IQ_SCSI_STATUS_GOOD && lsi->cur == c &&
+        lsi->connected) {
+        /* Written: collect the next piece of data-out. */
+        next_chunk(lsi, c);
+        if (lsi->running && lsi->wait == WAIT_REQ) {
+            lsi->wait = WAIT_NONE;
+            iq_lsi_scripts_kick(lsi);
+        }
+        return;
+    }
+    if (c->split && c->split_left > 0 && task->dir == IQ_SCSI_DIR_OUT &&
+        task->status == IQ_SCSI_STATUS_GOOD) {
+        /* The initiator dropped the bus part-way: not all was written. */
+        task->status = IQ_SCSI_STATUS_BUSY;
     }
     c->state = CMD_DONE;
     c->pos = 0;
@@ -263,6 +289,7 @@ cmd_alloc(struct iq_lsi *lsi)
             c->pos = 0;
             c->aborted = false;
             c->disconnected = false;
+            c->split = false;
             return c;
         }
     }
@@ -283,19 +310,182 @@ status_only(struct iq_lsi *lsi, struct lsi_cmd *c, uint8_t status)
 static void
 submit(struct iq_lsi *lsi, struct lsi_cmd *c)
 {
+    bool disc = lsi->disc_priv;
+
+    if (c->split) {
+        /*
+         * Disconnect only where the initiator expects it: before the
+         * data-in (first piece) or after the whole data-out (last one);
+         * between pieces the target keeps the bus and withholds REQ.
+         */
+        disc = disc && (c->task.dir == IQ_SCSI_DIR_IN ? c->split_first
+                                                      : c->split_left == 0);
+        c->split_first = false;
+    }
     c->state = CMD_RUNNING;
     c->iov.iov_base = c->buf;
     c->iov.iov_len = c->len;
     c->task.iov = &c->iov;
     c->task.iovcnt = c->len != 0 ? 1 : 0;
     iq_scsi_task_submit(lsi->targets[c->target], &c->task);
-    if (lsi->disc_priv) {
+    if (disc) {
         static const uint8_t m[2] = {MSG_SAVE_DP, MSG_DISCONNECT};
 
         queue_msg_in(lsi, m, 2, MI_NEXT_DISCONNECT);
     } else {
         resume_phase(lsi);
     }
+}
+
+static uint64_t
+be_get(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+static void
+put_be(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        p[n - 1 - i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* Build the READ(16)/WRITE(16) of `blocks` at `lba` into the task. */
+static void
+split_cdb(struct lsi_cmd *c, uint64_t lba, uint32_t blocks)
+{
+    uint8_t *cdb = c->task.cdb;
+
+    memset(cdb, 0, 16);
+    cdb[0] = c->split_op;
+    cdb[1] = c->split_flags;
+    put_be(cdb + 2, lba, 8);
+    put_be(cdb + 10, blocks, 4);
+    cdb[14] = c->split_group;
+    cdb[15] = c->split_control;
+    c->task.cdb_len = 16;
+}
+
+/* Prepare, and start the data phase of, the next sub-command. */
+static void
+next_chunk(struct iq_lsi *lsi, struct lsi_cmd *c)
+{
+    uint32_t per = IQ_SCSI_MAX_XFER / c->split_bs;
+    uint32_t n = (uint32_t)IQ_MIN(c->split_left, (uint64_t)per);
+    int rc;
+
+    split_cdb(c, c->split_lba, n);
+    rc = iq_scsi_task_prepare(lsi->targets[c->target], &c->task);
+    if (rc != 0 || c->task.xfer_len != n * c->split_bs ||
+        c->task.xfer_len > c->len_alloc) {
+        status_only(lsi, c, rc == 1 ? c->task.status : IQ_SCSI_STATUS_BUSY);
+        return;
+    }
+    c->split_lba += n;
+    c->split_left -= n;
+    c->len = c->task.xfer_len;
+    c->pos = 0;
+    if (c->task.dir == IQ_SCSI_DIR_OUT) {
+        c->state = CMD_DATA_OUT;
+        lsi->phase = PH_DO;
+        return;
+    }
+    submit(lsi, c);
+}
+
+/*
+ * READ/WRITE (10/12/16) moving more than IQ_SCSI_MAX_XFER: run it as
+ * sub-commands. Returns false (nothing done) for any other command.
+ */
+static bool
+try_split(struct iq_lsi *lsi, struct lsi_cmd *c, const uint8_t *cdb,
+          unsigned len)
+{
+    struct iq_scsi_target *t = lsi->targets[c->target];
+    uint64_t lba;
+    uint64_t blocks;
+    unsigned group;
+    unsigned need;
+    bool write;
+    uint32_t bs;
+    uint32_t alloc;
+    int rc;
+
+    switch (cdb[0]) {
+    case 0x28: /* READ(10) */
+    case 0x2a: /* WRITE(10) */
+        need = 10;
+        lba = be_get(cdb + 2, 4);
+        blocks = be_get(cdb + 7, 2);
+        group = 6;
+        break;
+    case 0xa8: /* READ(12) */
+    case 0xaa: /* WRITE(12) */
+        need = 12;
+        lba = be_get(cdb + 2, 4);
+        blocks = be_get(cdb + 6, 4);
+        group = 10;
+        break;
+    case 0x88: /* READ(16) */
+    case 0x8a: /* WRITE(16) */
+        need = 16;
+        lba = be_get(cdb + 2, 8);
+        blocks = be_get(cdb + 10, 4);
+        group = 14;
+        break;
+    default:
+        return false;
+    }
+    if (len < need || blocks < 2 || lba > UINT64_MAX - blocks) {
+        return false;
+    }
+    write = (cdb[0] & 0x02u) != 0;
+    c->split_op = write ? 0x8a : 0x88;
+    c->split_flags = cdb[1];
+    c->split_group = cdb[group] & 0x3fu;
+    c->split_control = cdb[need - 1];
+    /* Probe with the last block: range, protection, block size. */
+    split_cdb(c, lba + blocks - 1, 1);
+    rc = iq_scsi_task_prepare(t, &c->task);
+    if (rc < 0) {
+        return false;
+    }
+    if (rc == 1) {
+        status_only(lsi, c, c->task.status);
+        return true;
+    }
+    bs = c->task.xfer_len;
+    if (bs == 0 || bs > IQ_SCSI_MAX_XFER || blocks <= IQ_SCSI_MAX_XFER / bs) {
+        /* Fits in one command: the ordinary path re-prepares it. */
+        return false;
+    }
+    /* One bounded buffer for every piece. */
+    alloc = (IQ_SCSI_MAX_XFER / bs) * bs;
+    if (alloc > IQ_LSI_MAX_BOUNCE - lsi->bounce_bytes) {
+        iq_log_guest(&lsi->rl, lsi->name, "bounce buffers exhausted: BUSY");
+        status_only(lsi, c, IQ_SCSI_STATUS_BUSY);
+        return true;
+    }
+    c->buf = calloc(1, alloc);
+    if (c->buf == NULL) {
+        status_only(lsi, c, IQ_SCSI_STATUS_BUSY);
+        return true;
+    }
+    c->len_alloc = alloc;
+    lsi->bounce_bytes += alloc;
+    c->split = true;
+    c->split_first = true;
+    c->split_bs = bs;
+    c->split_lba = lba;
+    c->split_left = blocks;
+    next_chunk(lsi, c);
+    return true;
 }
 
 static void
@@ -317,11 +507,14 @@ start_command(struct iq_lsi *lsi, const uint8_t *cdb, unsigned len)
     c->lun = lsi->sel_lun;
     c->tag = lsi->sel_tag;
     c->task.lun = lsi->sel_lun;
-    memcpy(c->task.cdb, cdb, len);
-    c->task.cdb_len = len;
     c->task.done = cmd_done;
     c->task.opaque = c;
     lsi->cur = c;
+    if (try_split(lsi, c, cdb, len)) {
+        return;
+    }
+    memcpy(c->task.cdb, cdb, len);
+    c->task.cdb_len = len;
     rc = iq_scsi_task_prepare(t, &c->task);
     if (rc < 0) {
         status_only(lsi, c, IQ_SCSI_STATUS_BUSY);
@@ -524,6 +717,9 @@ iq_lsi_bus_move(struct iq_lsi *lsi, unsigned phase, uint32_t addr,
         if (c->pos == c->len) {
             if (phase == PH_DO) {
                 submit(lsi, c);
+            } else if (c->split && c->split_left > 0 &&
+                       c->task.status == IQ_SCSI_STATUS_GOOD) {
+                next_chunk(lsi, c); /* REQ withheld while it reads */
             } else {
                 resume_phase(lsi);
             }
@@ -543,6 +739,7 @@ iq_lsi_bus_move(struct iq_lsi *lsi, unsigned phase, uint32_t addr,
             return 1;
         }
         lsi->r[R_SFBR] = tmp[0];
+        lsi->r[R_SIDL] = tmp[0];
         queue_msg_in(lsi, (const uint8_t[]){MSG_COMMAND_COMPLETE}, 1,
                      MI_NEXT_FREE);
         return 1;
@@ -559,6 +756,12 @@ iq_lsi_bus_move(struct iq_lsi *lsi, unsigned phase, uint32_t addr,
                 return n;
             }
             lsi->r[R_SFBR] = lsi->msg_in[lsi->msg_in_pos + n - 1];
+            /*
+             * SIDL latches the last byte received: sym53c8xx's tagged
+             * reselection reads SIMPLE TAG + tag in one move and then
+             * takes the tag from SIDL.
+             */
+            lsi->r[R_SIDL] = lsi->r[R_SFBR];
             lsi->last_msg_in = lsi->r[R_SFBR];
             lsi->msg_in_pos += n;
         }

@@ -126,6 +126,9 @@
 #define DCNTL_STD 0x04
 #define DCNTL_SSM 0x10
 #define CCNTL0_ENPMJ 0x80
+/* STEST1 clock doubler/quadrupler enable, STEST4 frequency lock */
+#define STEST1_DBLEN 0x08
+#define STEST4_LCKFRQ 0x20
 /* SCID: respond to reselection */
 #define SCID_RRE 0x40
 
@@ -179,6 +182,20 @@ struct lsi_cmd {
     uint32_t len_alloc; /* size of buf (counted in bounce_bytes) */
     uint32_t pos; /* bytes moved so far */
     struct iovec iov;
+    /*
+     * READ/WRITE larger than IQ_SCSI_MAX_XFER run as a series of READ(16)
+     * / WRITE(16) sub-commands of at most that size through one bounded
+     * buffer; the target keeps the bus between them.
+     */
+    bool split;
+    bool split_first; /* the first sub-command has not been submitted */
+    uint8_t split_op; /* READ(16) or WRITE(16) */
+    uint8_t split_flags; /* CDB byte 1 (DPO, FUA) */
+    uint8_t split_group;
+    uint8_t split_control;
+    uint32_t split_bs; /* logical block size */
+    uint64_t split_lba; /* next sub-command's LBA */
+    uint64_t split_left; /* blocks not yet in a sub-command */
 };
 
 /* What the target does when the MSG IN bytes queued are all read. */
@@ -217,6 +234,17 @@ struct iq_lsi {
     bool in_run; /* re-entrancy guard */
     struct iq_loop_work work;
     uint32_t wait_alt; /* Wait Reselect alternate address */
+    /*
+     * A block move parked part-way (the target withholds REQ between two
+     * sub-commands): re-executing the instruction at mv_dsp continues with
+     * mv_count bytes at mv_addr.
+     */
+    bool mv_cont;
+    uint32_t mv_dsp;
+    uint32_t mv_insn;
+    uint32_t mv_arg;
+    uint32_t mv_addr;
+    uint32_t mv_count;
 
     /* SCSI bus */
     uint64_t bus_gen; /* bumped on bus reset and bus free */

@@ -243,6 +243,7 @@ iq_lsi_reg_writeb(struct iq_lsi *lsi, unsigned off, uint8_t v)
     case R_DFIFO:
     case R_SIDL:
     case R_SIDL + 1:
+    case R_STEST4:
     case R_SBDL:
     case R_SBDL + 1:
         /* Read-only. */
@@ -286,6 +287,18 @@ iq_lsi_reg_writeb(struct iq_lsi *lsi, unsigned off, uint8_t v)
     case R_SIEN1:
         lsi->r[off] = v;
         iq_lsi_update_irq(lsi);
+        break;
+    case R_STEST1:
+        lsi->r[off] = v;
+        /*
+         * The clock quadrupler locks at once: STEST4.LCKFRQ follows
+         * STEST1.DBLEN (sym53c8xx polls it after enabling the doubler).
+         */
+        if (v & STEST1_DBLEN) {
+            lsi->r[R_STEST4] |= STEST4_LCKFRQ;
+        } else {
+            lsi->r[R_STEST4] &= (uint8_t)~STEST4_LCKFRQ;
+        }
         break;
     case R_STIME1:
         lsi->r[off] = v;

@@ -178,12 +178,19 @@ exec_block_move(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
     uint32_t addr = arg;
     uint8_t ent[8];
     int64_t n;
+    bool cont;
 
     if ((insn & 0x30000000u) == 0x30000000u) {
         illegal(lsi, insn);
         return 1;
     }
-    if (insn & 0x10000000u) {
+    cont = lsi->mv_cont && lsi->mv_dsp == iq_lsi_get32(lsi, R_DSP) - 8u &&
+           lsi->mv_insn == insn && lsi->mv_arg == arg;
+    if (cont) {
+        /* The rest of a move parked part-way. */
+        count = lsi->mv_count;
+        addr = lsi->mv_addr;
+    } else if (insn & 0x10000000u) {
         /* Table indirect: {count, address} at DSA + signed offset. */
         uint32_t t = iq_lsi_get32(lsi, R_DSA) + sext24(arg);
 
@@ -201,6 +208,7 @@ exec_block_move(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
         }
         addr = le32(ent);
     }
+    lsi->mv_cont = false;
     set_dbc(lsi, count);
     iq_lsi_set32(lsi, R_DNAD, addr);
     if (count == 0) {
@@ -213,6 +221,8 @@ exec_block_move(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
         return 1;
     }
     if (iq_lsi_bus_busy(lsi)) {
+        /* Still no REQ: keep a parked continuation for the next try. */
+        lsi->mv_cont = cont;
         park_for_req(lsi);
         return 1;
     }
@@ -228,7 +238,19 @@ exec_block_move(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
     set_dbc(lsi, count - (uint32_t)n);
     iq_lsi_set32(lsi, R_DNAD, addr + (uint32_t)n);
     if ((uint32_t)n < count) {
-        if (lsi->connected) {
+        if (lsi->connected && lsi->phase == phase && iq_lsi_bus_busy(lsi)) {
+            /*
+             * The target withholds REQ in the same phase (between two
+             * sub-commands): wait, then move the rest.
+             */
+            lsi->mv_cont = true;
+            lsi->mv_dsp = iq_lsi_get32(lsi, R_DSP) - 8u;
+            lsi->mv_insn = insn;
+            lsi->mv_arg = arg;
+            lsi->mv_addr = addr + (uint32_t)n;
+            lsi->mv_count = count - (uint32_t)n;
+            park_for_req(lsi);
+        } else if (lsi->connected) {
             phase_mismatch(lsi, phase);
         } else {
             iq_lsi_scsi_irq(lsi, SIST0_UDC, 0);
@@ -586,6 +608,7 @@ iq_lsi_scripts_start(struct iq_lsi *lsi)
     iq_loop_cancel(lsi->loop, &lsi->work);
     lsi->running = true;
     lsi->wait = WAIT_NONE;
+    lsi->mv_cont = false;
     iq_lsi_scripts_run(lsi);
 }
 

@@ -59,6 +59,13 @@ lh_init(struct lh *h, bool two_luns, unsigned budget)
 int
 lh_init_sized(struct lh *h, bool two_luns, unsigned budget, size_t ram_size)
 {
+    return lh_init_disk(h, two_luns, budget, ram_size, LH_DISK_SIZE);
+}
+
+int
+lh_init_disk(struct lh *h, bool two_luns, unsigned budget, size_t ram_size,
+             size_t disk_size)
+{
     struct iq_mc_config mc = {
         .cap_bytes = 1u << 20,
         .bucket_shift = 12,
@@ -81,7 +88,7 @@ lh_init_sized(struct lh *h, bool two_luns, unsigned budget, size_t ram_size)
         rc = iq_loop_create(&h->loop);
     }
     for (unsigned i = 0; rc == 0 && i < 2; i++) {
-        rc = iq_storage_open_mem(h->loop, LH_DISK_SIZE, &so, &h->sto[i]);
+        rc = iq_storage_open_mem(h->loop, disk_size, &so, &h->sto[i]);
         if (rc == 0) {
             rc = iq_scsi_target_create(i == 0 ? "t0" : "t2", h->loop,
                                        &h->tgt[i]);

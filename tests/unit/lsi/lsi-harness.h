@@ -57,6 +57,9 @@ int lh_init(struct lh *h, bool two_luns, unsigned budget);
 /* The same with `ram_size` bytes of guest RAM (a page multiple). */
 int lh_init_sized(struct lh *h, bool two_luns, unsigned budget,
                   size_t ram_size);
+/* The same with `disk_size` bytes per disk. */
+int lh_init_disk(struct lh *h, bool two_luns, unsigned budget, size_t ram_size,
+                 size_t disk_size);
 void lh_fini(struct lh *h);
 /* Program the BARs and enable I/O, memory and bus mastering. */
 void lh_enable(struct lh *h);

@@ -936,6 +936,265 @@ test_tagged_queue_full(void **state)
     assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0x90);
 }
 
+/*
+ * sym53c8xx's tagged sequence: IDENTIFY + SIMPLE TAG + tag in one MSG
+ * OUT move; on reselection IDENTIFY is read alone, then SIMPLE TAG + tag
+ * in a 2-byte move, and the tag is taken from SIDL (Move Register to
+ * SFBR, SIDL shifted left) to index the task table.
+ */
+static void
+test_sym_tagged_reselect(void **state)
+{
+    struct lh *h = *state;
+    struct lh_prog p = {0};
+    uint8_t inq[6] = {0x12, 0, 0, 0, 36, 0};
+
+    memset(h->ram + BUF, 0, 64);
+    memcpy(h->ram + CDB, inq, 6);
+    h->ram[MSGOUT] = 0xc0; /* IDENTIFY, disconnect allowed, LUN 0 */
+    h->ram[MSGOUT + 1] = 0x20; /* SIMPLE TAG */
+    h->ram[MSGOUT + 2] = 0xa7; /* tag (bit 7 set: SHL carries) */
+    memset(h->ram + MSGTMP, 0xff, 8);
+    memset(h->ram + MSGIN, 0xff, 4);
+    h->ram[STATUS] = 0xff;
+
+    lh_emit(&p, 0x41000000u, 0); /* SELECT ATN id 0 */
+    lh_emit(&p, 0x06000003u, MSGOUT); /* MOVE 3 MSG OUT */
+    lh_emit(&p, 0x02000006u, CDB); /* MOVE 6 CMD */
+    lh_emit(&p, 0x0f000001u, MSGTMP); /* MOVE 1 MSG IN: SAVE DP */
+    lh_emit(&p, 0x60000040u, 0); /* CLEAR ACK */
+    lh_emit(&p, 0x0f000001u, MSGTMP + 1); /* MOVE 1 MSG IN: DISCONNECT */
+    lh_emit(&p, 0x60000048u, 0); /* CLEAR ACK|ATN */
+    lh_emit(&p, 0x48000000u, 0); /* WAIT DISCONNECT */
+    lh_emit(&p, 0x50000000u, SCR + 0x200); /* WAIT RESELECT */
+    lh_emit(&p, 0x0f000001u, MSGIN); /* IDENTIFY */
+    lh_emit(&p, 0x60000040u, 0); /* CLEAR ACK */
+    lh_emit(&p, 0x0f000002u, MSGIN + 1); /* SIMPLE TAG + tag */
+    lh_emit(&p, 0x71500000u, 0); /* SFBR = SIDL << 1 */
+    lh_emit(&p, 0x6a340000u, 0); /* SCRATCHA0 |= SFBR */
+    lh_emit(&p, 0x60000040u, 0); /* CLEAR ACK */
+    lh_emit(&p, 0x09000024u, BUF); /* MOVE 36 DATA IN */
+    lh_emit(&p, 0x0b000001u, STATUS);
+    lh_emit(&p, 0x0f000001u, MSGIN + 3);
+    lh_emit(&p, 0x60000040u, 0); /* CLEAR ACK */
+    lh_emit(&p, 0x48000000u, 0); /* WAIT DISCONNECT */
+    lh_emit(&p, 0x98080000u, 0x61);
+    lh_load(h, SCR, &p);
+    p.n = 0;
+    lh_emit(&p, 0x98080000u, 0x62); /* SIGP path: must not be taken */
+    lh_load(h, SCR + 0x200, &p);
+
+    lh_wr(h, REG_SCRATCHA, 0, 4);
+    lh_start(h, SCR);
+    lh_settle(h);
+    assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0x84);
+    assert_int_equal(lh_rd(h, REG_DSPS, 4), 0x61);
+    assert_int_equal(h->ram[MSGTMP], 0x02);
+    assert_int_equal(h->ram[MSGTMP + 1], 0x04);
+    assert_int_equal(h->ram[MSGIN], 0x80);
+    assert_int_equal(h->ram[MSGIN + 1], 0x20);
+    assert_int_equal(h->ram[MSGIN + 2], 0xa7);
+    assert_int_equal(h->ram[MSGIN + 3], 0x00);
+    assert_int_equal(lh_rd(h, 0x50, 1), 0x00); /* SIDL: COMMAND COMPLETE */
+    assert_int_equal(lh_rd(h, REG_SCRATCHA, 4), 0x4e); /* 0xa7 << 1 */
+    assert_int_equal(h->ram[STATUS], 0);
+    assert_int_equal(h->ram[BUF] & 0x1f, 0); /* direct-access device */
+    assert_int_equal(h->ram[BUF + 4], 31);
+}
+
+/* STEST4.LCKFRQ reads set once STEST1.DBLEN enables the quadrupler. */
+static void
+test_clock_lock(void **state)
+{
+    struct lh *h = *state;
+
+    assert_int_equal(lh_rd(h, 0x52, 1) & 0x20, 0);
+    lh_wr(h, 0x4d, 0x08, 1); /* DBLEN */
+    assert_int_equal(lh_rd(h, 0x52, 1) & 0x20, 0x20);
+    lh_wr(h, 0x4d, 0x0c, 1); /* DBLEN | DBLSEL */
+    assert_int_equal(lh_rd(h, 0x52, 1) & 0x20, 0x20);
+    lh_wr(h, 0x52, 0x00, 1); /* read-only */
+    assert_int_equal(lh_rd(h, 0x52, 1), 0xa0);
+    lh_wr(h, 0x4d, 0x00, 1);
+    assert_int_equal(lh_rd(h, 0x52, 1) & 0x20, 0);
+}
+
+/* ---- transfers larger than IQ_SCSI_MAX_XFER ---------------------------- */
+
+#define BIG_RAM (12u << 20)
+#define BIG_DISK (8u << 20)
+#define BIG_SRC 0x100000u
+#define BIG_DST 0x600000u
+#define BIG_LEN (4u << 20)
+#define BIG_LBA 100u
+
+/*
+ * A sym53c8xx-shaped tagged command with disconnect privilege: the data
+ * phase is three table-indirect moves whose boundaries do not line up
+ * with the 1 MiB sub-commands. Returns DSTAT; DSPS tells where it ended.
+ */
+static uint8_t
+big_cmd(struct lh *h, const uint8_t *cdb, bool dir_in, uint32_t buf)
+{
+    struct lh_prog p = {0};
+    static const uint32_t sg[3] = {0x180000u, 0x200000u, 0x80000u};
+    uint32_t off = 0;
+
+    for (unsigned i = 0; i < 3; i++) {
+        lh_put32(h, TABLE + 8 * i, sg[i]);
+        lh_put32(h, TABLE + 8 * i + 4, buf + off);
+        off += sg[i];
+    }
+    lh_wr(h, REG_DSA, TABLE, 4);
+    memset(h->ram + CDB, 0, 16);
+    memcpy(h->ram + CDB, cdb, 10);
+    h->ram[MSGOUT] = 0xc0;
+    h->ram[MSGOUT + 1] = 0x20;
+    h->ram[MSGOUT + 2] = 0x17;
+    h->ram[STATUS] = 0xff;
+    memset(h->ram + MSGIN, 0xff, 4);
+    memset(h->ram + MSGTMP, 0xff, 4);
+
+    lh_emit(&p, 0x41000000u, 0); /* SELECT ATN id 0 */
+    lh_emit(&p, 0x06000003u, MSGOUT);
+    lh_emit(&p, 0x0200000au, CDB);
+    if (dir_in) {
+        lh_emit(&p, 0x0f000002u, MSGTMP); /* SAVE DP, DISCONNECT */
+        lh_emit(&p, 0x60000040u, 0);
+        lh_emit(&p, 0x48000000u, 0);
+        lh_emit(&p, 0x50000000u, SCR + 0x400);
+        lh_emit(&p, 0x0f000003u, MSGIN); /* IDENTIFY, SIMPLE TAG, tag */
+        for (unsigned i = 0; i < 3; i++) {
+            lh_emit(&p, 0x19000000u, 8 * i); /* MOVE TBL DATA IN */
+        }
+    } else {
+        for (unsigned i = 0; i < 3; i++) {
+            lh_emit(&p, 0x18000000u, 8 * i); /* MOVE TBL DATA OUT */
+        }
+        lh_emit(&p, 0x0f000002u, MSGTMP); /* SAVE DP, DISCONNECT */
+        lh_emit(&p, 0x60000040u, 0);
+        lh_emit(&p, 0x48000000u, 0);
+        lh_emit(&p, 0x50000000u, SCR + 0x400);
+        lh_emit(&p, 0x0f000003u, MSGIN);
+    }
+    lh_emit(&p, 0x0b000001u, STATUS);
+    lh_emit(&p, 0x0f000001u, MSGIN + 3);
+    lh_emit(&p, 0x60000040u, 0);
+    lh_emit(&p, 0x48000000u, 0);
+    lh_emit(&p, 0x98080000u, 0x71);
+    lh_load(h, SCR, &p);
+    p.n = 0;
+    lh_emit(&p, 0x98080000u, 0x72); /* SIGP path: must not be taken */
+    lh_load(h, SCR + 0x400, &p);
+    lh_start(h, SCR);
+    lh_settle(h);
+    return (uint8_t)lh_rd(h, REG_DSTAT, 1);
+}
+
+static void
+assert_big_done(struct lh *h)
+{
+    assert_int_equal(lh_rd(h, REG_DSPS, 4), 0x71);
+    assert_int_equal(h->ram[MSGTMP], 0x02);
+    assert_int_equal(h->ram[MSGTMP + 1], 0x04);
+    assert_int_equal(h->ram[MSGIN], 0x80);
+    assert_int_equal(h->ram[MSGIN + 1], 0x20);
+    assert_int_equal(h->ram[MSGIN + 2], 0x17);
+    assert_int_equal(h->ram[STATUS], 0x00);
+    assert_int_equal(h->ram[MSGIN + 3], 0x00);
+}
+
+/* Small READ(10) through the SeaBIOS path into BUF (512-byte blocks). */
+static void
+read_small(struct lh *h, uint32_t lba, uint16_t blocks)
+{
+    uint8_t rd[10] = {0x28, 0,
+                      (uint8_t)(lba >> 24), (uint8_t)(lba >> 16),
+                      (uint8_t)(lba >> 8), (uint8_t)lba, 0,
+                      (uint8_t)(blocks >> 8), (uint8_t)blocks, 0};
+
+    assert_int_equal(seabios_cmd(h, 0, 0x80, rd, 10, true, 512u * blocks),
+                     0x84);
+    assert_int_equal(h->ram[STATUS], 0);
+}
+
+static void
+test_big_rw(void **state)
+{
+    struct lh h;
+    static const uint8_t tur[6] = {0};
+    const uint16_t nblk = BIG_LEN / 512u;
+    uint8_t wr[10] = {0x2a, 0x08, 0, 0, 0, BIG_LBA, 0,
+                      (uint8_t)(nblk >> 8), (uint8_t)nblk, 0};
+    uint8_t rd[10] = {0x28, 0, 0, 0, 0, BIG_LBA, 0,
+                      (uint8_t)(nblk >> 8), (uint8_t)nblk, 0};
+    uint8_t far[10] = {0x28, 0, 0, 0, 0x3f, 0xf0, 0, 0x20, 0x00, 0};
+    struct lh_prog p = {0};
+
+    (void)state;
+    assert_int_equal(lh_init_disk(&h, false, 0, BIG_RAM, BIG_DISK), 0);
+    lh_enable(&h);
+    assert_int_equal(seabios_cmd(&h, 0, 0x80, tur, 6, false, 0), 0x84);
+    assert_int_equal(h.ram[STATUS], 0x02); /* power-on unit attention */
+    for (uint32_t i = 0; i < BIG_LEN; i++) {
+        h.ram[BIG_SRC + i] = (uint8_t)((i * 7u) ^ (i >> 9) ^ (i >> 17));
+    }
+    /* 4 MiB WRITE(10) with FUA. */
+    assert_int_equal(big_cmd(&h, wr, false, BIG_SRC), 0x84);
+    assert_big_done(&h);
+    /* 4 MiB READ(10) back into other memory. */
+    memset(h.ram + BIG_DST, 0, BIG_LEN);
+    assert_int_equal(big_cmd(&h, rd, true, BIG_DST), 0x84);
+    assert_big_done(&h);
+    assert_memory_equal(h.ram + BIG_DST, h.ram + BIG_SRC, BIG_LEN);
+    /* Placement on the disk: the blocks either side are untouched. */
+    read_small(&h, BIG_LBA - 1, 1);
+    for (unsigned i = 0; i < 512; i++) {
+        assert_int_equal(h.ram[BUF + i], 0);
+    }
+    read_small(&h, BIG_LBA + nblk, 1);
+    for (unsigned i = 0; i < 512; i++) {
+        assert_int_equal(h.ram[BUF + i], 0);
+    }
+    read_small(&h, BIG_LBA + 2048 + 7, 2); /* straddles nothing, 1 MiB in */
+    assert_memory_equal(h.ram + BUF, h.ram + BIG_SRC + (2048u + 7u) * 512u,
+                        1024);
+    /*
+     * Without disconnect privilege (SeaBIOS shape, one 2 MiB + 512 move):
+     * the move waits in DATA IN between the sub-commands.
+     */
+    read_small(&h, BIG_LBA, 4097);
+    assert_memory_equal(h.ram + BUF, h.ram + BIG_DST, 4097u * 512u);
+    /*
+     * 4 MiB READ(10) at LBA 0x3ff0 running past the end of the 8 MiB
+     * disk: CHECK CONDITION before any data, no data phase.
+     */
+    memset(h.ram + CDB, 0, 16);
+    memcpy(h.ram + CDB, far, 10);
+    h.ram[MSGOUT] = 0xc0;
+    h.ram[MSGOUT + 1] = 0x20;
+    h.ram[MSGOUT + 2] = 0x18;
+    h.ram[STATUS] = 0xff;
+    h.ram[MSGIN] = 0xff;
+    p.n = 0;
+    lh_emit(&p, 0x41000000u, 0);
+    lh_emit(&p, 0x06000003u, MSGOUT);
+    lh_emit(&p, 0x0200000au, CDB);
+    lh_emit(&p, 0x0b000001u, STATUS);
+    lh_emit(&p, 0x0f000001u, MSGIN);
+    lh_emit(&p, 0x60000040u, 0);
+    lh_emit(&p, 0x48000000u, 0);
+    lh_emit(&p, 0x98080000u, 0x73);
+    lh_load(&h, SCR, &p);
+    lh_start(&h, SCR);
+    lh_settle(&h);
+    assert_int_equal(lh_rd(&h, REG_DSTAT, 1), 0x84);
+    assert_int_equal(lh_rd(&h, REG_DSPS, 4), 0x73);
+    assert_int_equal(h.ram[STATUS], 0x02);
+    assert_int_equal(h.ram[MSGIN], 0x00);
+    lh_fini(&h);
+}
+
 int
 main(void)
 {
@@ -972,6 +1231,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_abort_messages, setup,
                                         teardown),
         cmocka_unit_test(test_budget_exact),
+        cmocka_unit_test_setup_teardown(test_sym_tagged_reselect, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_clock_lock, setup, teardown),
+        cmocka_unit_test(test_big_rw),
         cmocka_unit_test_setup_teardown(test_tagged_queue_full, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dma_resets_chip, setup,
