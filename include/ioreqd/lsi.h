@@ -19,7 +19,8 @@
  *   - reserved or inconsistent instructions raise DSTAT.IID;
  *   - each command's data goes through a bounce buffer of at most
  *     IQ_SCSI_MAX_XFER bytes (data-in: execute, then move to the guest;
- *     data-out: move from the guest, then execute).
+ *     data-out: move from the guest, then execute); larger READ/WRITE
+ *     commands run as pieces of that size through the same buffer.
  *
  * The interrupt line is (DSTAT & DIEN) | (SIST0 & SIEN0) | (SIST1 & SIEN1)
  * | ISTAT.INTF, driven through the PCI function's INTx (pin A).
