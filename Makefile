@@ -78,7 +78,9 @@ fuzz: $(FUZZ_BUILD)/build.ninja
 	@set -e; for f in $$(find $(FUZZ_BUILD)/tests/fuzz -type f \
 			-name 'fuzz-*' -perm -u+x ! -name '*-replay'); do \
 		name=$$(basename $$f); \
-		corpus=$$(dirname $$f | sed 's|^$(FUZZ_BUILD)/||')/corpus; \
+		dir=$$(dirname $$f | sed 's|^$(FUZZ_BUILD)/||'); \
+		corpus=$$dir/corpus; \
+		[ -d $$corpus ] || corpus=$$dir/corpus-$${name##*-}; \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 		echo "== $$name ($(FUZZ_SECONDS) s)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
