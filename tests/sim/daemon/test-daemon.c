@@ -1447,6 +1447,25 @@ test_setup_failures(void **state)
     hx_fini(h);
 }
 
+/* The daemon must exit 0 on its own after `event` and leave the fake clean. */
+static void
+expect_exit_clean(struct hx *h, const char *event)
+{
+    struct iq_sim_counters c;
+    int ws = 0;
+
+    if (iq_spawn_wait(h->pid, WAIT_MS, &ws) < 0) {
+        dump_log(h);
+        fail_msg("ioreqd still running after %s", event);
+    }
+    h->pid = -1;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        dump_log(h);
+        fail_msg("exit status 0x%x after %s", ws, event);
+    }
+    assert_int_equal(iq_spawn_wait_clean(h->sim, 2000, &c), 0);
+}
+
 /*
  * x86: the toolstack destroys the domain, but our own mappings keep it as a
  * zombie on which dm_ops still succeed (seen on real Xen 4.17), so only
@@ -1461,11 +1480,9 @@ test_domain_dying_x86(void **state)
     const uint64_t blk_base = 0xfeb00000ull;
     struct iq_vm_dev *dev = NULL;
     struct iq_blk *blk = NULL;
-    struct iq_sim_counters c;
     uint8_t *ref = malloc(DISK_SIZE);
     uint8_t buf[4096];
     uint8_t st = 0xff;
-    int ws = 0;
 
     (void)state;
     assert_non_null(ref);
@@ -1481,17 +1498,8 @@ test_domain_dying_x86(void **state)
     assert_int_equal(st, IQ_BLK_S_OK);
 
     iq_sim_domain_dying(h->sim);
-    if (iq_spawn_wait(h->pid, WAIT_MS, &ws) < 0) {
-        dump_log(h);
-        fail_msg("ioreqd still running after the domain was released");
-    }
-    h->pid = -1;
-    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-        dump_log(h);
-        fail_msg("exit status 0x%x", ws);
-    }
-    /* Everything it held is released, so the zombie can go. */
-    assert_int_equal(iq_spawn_wait_clean(h->sim, 2000, &c), 0);
+    /* It exits 0 and releases everything, so the zombie can go. */
+    expect_exit_clean(h, "the domain was released");
     iq_sim_domain_destroy(h->sim);
     iq_blk_free(blk);
     free(ref);
@@ -1506,12 +1514,10 @@ test_domain_destroyed(void **state)
     char a1[256];
     char a2[64];
     struct iq_blk *blk;
-    struct iq_sim_counters c;
     uint8_t *ref = malloc(DISK_SIZE);
     uint8_t buf[4096];
     uint8_t st = 0xff;
     char *log;
-    int ws = 0;
 
     (void)state;
     assert_non_null(ref);
@@ -1527,16 +1533,7 @@ test_domain_destroyed(void **state)
     assert_int_equal(st, IQ_BLK_S_OK);
 
     iq_sim_domain_destroy(h->sim);
-    if (iq_spawn_wait(h->pid, WAIT_MS, &ws) < 0) {
-        dump_log(h);
-        fail_msg("ioreqd still running after the domain was destroyed");
-    }
-    h->pid = -1;
-    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-        dump_log(h);
-        fail_msg("exit status 0x%x", ws);
-    }
-    assert_int_equal(iq_spawn_wait_clean(h->sim, 2000, &c), 0);
+    expect_exit_clean(h, "the domain was destroyed");
     log = iq_spawn_slurp(h->log);
     assert_non_null(log);
     /* Once for SIGUSR1 (notice), once at exit (info). */
