@@ -44,6 +44,8 @@ XENVER=4.17
 MA=x86_64-linux-gnu
 
 say() { printf 'e2e-x86: %s\n' "$*" >&2; }
+# shellcheck source=../lib.sh
+. "$E2E/lib.sh"
 die() { say "error: $*"; exit 1; }
 now() { date +%s; }
 
@@ -290,44 +292,16 @@ boot() { # logfile mode
 }
 
 stage_run() {
-    local attempt=1 rc log pass=0 fail=0 s line
     mkdir -p "$W/logs"
     [ -f "$W/out/dom0-initrd.cpio" ] || die "run the images stage first"
     if [ "${E2E_SHELL:-0}" = 1 ]; then
         boot /dev/null shell
     fi
-    while :; do
-        log=$W/logs/run-$attempt.log
-        say "run: attempt $attempt, log $log"
-        rc=0
-        boot "$log" run || rc=$?
-        # Retry only when the infrastructure failed before any scenario
-        # started (QEMU died or timed out before dom0 ran the tests).
-        if grep -q 'E2E: tests start' "$log" || [ $attempt -ge 2 ]; then
-            break
-        fi
-        say "run: dom0 never started the tests (qemu status $rc): retrying"
-        attempt=$((attempt + 1))
-    done
-    [ "$rc" = 0 ] || say "run: qemu exit status $rc (124: timeout)"
-    cp "$log" "$W/logs/last.log"
-    grep -E 'E2E-(RESULT|TIME)|E2E: (HANG|guest state)' "$log" |
+    e2e_boot_retrying run ""
+    grep -E 'E2E-(RESULT|TIME)|E2E: (HANG|guest state)' "$E2E_LOG" |
         sed 's/^\[[^]]*\] //' | tr -d '\r' >&2 || true
-    for s in $ALL_SCENARIOS; do
-        line=$(grep "E2E-RESULT: $s " "$log" | tail -n 1 | tr -d '\r')
-        case "$line" in
-        *"E2E-RESULT: $s PASS"*) pass=$((pass + 1)); echo "PASS $s" ;;
-        "") fail=$((fail + 1)); echo "FAIL $s (no result)" ;;
-        *) fail=$((fail + 1)); echo "FAIL $s" ;;
-        esac
-    done
-    if ! grep -q 'E2E: tests finished' "$log"; then
-        say "run: the dom0 test script did not finish (see $log)"
-    fi
-    say "run: $(du -sh "$W" | cut -f1) in $W"
-    SUMMARY_DONE=1
-    SUMMARY="$pass passed, $fail failed"
-    [ "$fail" = 0 ] && [ "$pass" -gt 0 ]
+    # shellcheck disable=SC2086
+    e2e_collect "$E2E_LOG" $ALL_SCENARIOS
 }
 
 # ---- main ------------------------------------------------------------------
