@@ -580,6 +580,13 @@ iq_domain_log_stats(const struct iq_domain *d, int level)
                (unsigned long long)is.unknown_type,
                (unsigned long long)is.gmem_errors);
     }
+    for (unsigned i = 0; i < d->nr_devs; i++) {
+        const struct iq_daemon_dev *dev = &d->devs[i];
+
+        if (dev->cls != NULL && dev->cls->log_stats != NULL) {
+            dev->cls->log_stats(dev, level);
+        }
+    }
 }
 
 void

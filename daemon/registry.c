@@ -340,6 +340,28 @@ lsi_destroy(struct iq_daemon_dev *d)
     d->obj = NULL;
 }
 
+static void
+lsi_log_stats(const struct iq_daemon_dev *d, int level)
+{
+    const struct lsi_host *h = d->obj;
+    struct iq_lsi_stats st;
+
+    if (h == NULL || h->lsi == NULL) {
+        return;
+    }
+    iq_lsi_get_stats(h->lsi, &st);
+    iq_log(level, d->name,
+           "stats: lsi insns=%llu parks=%llu commands=%llu reselects=%llu "
+           "sel_timeouts=%llu bus_resets=%llu chip_resets=%llu "
+           "illegal=%llu bus_faults=%llu",
+           (unsigned long long)st.insns, (unsigned long long)st.parks,
+           (unsigned long long)st.commands, (unsigned long long)st.reselects,
+           (unsigned long long)st.sel_timeouts,
+           (unsigned long long)st.bus_resets,
+           (unsigned long long)st.chip_resets, (unsigned long long)st.illegal,
+           (unsigned long long)st.bus_faults);
+}
+
 static int
 lsi_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
            struct iq_daemon_dev *d, char *err, size_t err_len)
@@ -430,11 +452,11 @@ lsi_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
 }
 
 static const struct iq_dev_class registry[] = {
-    {IQ_DEV_VIRTIO_BLK, "blk", blk_create, blk_destroy},
-    {IQ_DEV_VIRTIO_RNG, "rng", rng_create, rng_destroy},
-    {IQ_DEV_VIRTIO_CONSOLE, "con", con_create, con_destroy},
-    {IQ_DEV_VHOST_USER, "vu", vu_create, vu_destroy},
-    {IQ_DEV_LSI53C895A, "lsi", lsi_create, lsi_destroy},
+    {IQ_DEV_VIRTIO_BLK, "blk", blk_create, blk_destroy, NULL},
+    {IQ_DEV_VIRTIO_RNG, "rng", rng_create, rng_destroy, NULL},
+    {IQ_DEV_VIRTIO_CONSOLE, "con", con_create, con_destroy, NULL},
+    {IQ_DEV_VHOST_USER, "vu", vu_create, vu_destroy, NULL},
+    {IQ_DEV_LSI53C895A, "lsi", lsi_create, lsi_destroy, lsi_log_stats},
 };
 
 const struct iq_dev_class *

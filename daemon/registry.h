@@ -54,6 +54,8 @@ struct iq_dev_class {
                   struct iq_daemon_dev *d, char *err, size_t err_len);
     /* Accepts a partially built d. */
     void (*destroy)(struct iq_daemon_dev *d);
+    /* Optional: one "stats: ..." log line for the device (SIGUSR1, exit). */
+    void (*log_stats)(const struct iq_daemon_dev *d, int level);
 };
 
 /* NULL for an unknown type. */

@@ -71,6 +71,7 @@ iq_lsi_bus_reset(struct iq_lsi *lsi)
     lsi->mv_cont = false;
     lsi->cur = NULL;
     lsi->connected = false;
+    lsi->sel_timeout = false;
     lsi->atn = false;
     lsi->msg_in_len = 0;
     lsi->msg_in_pos = 0;

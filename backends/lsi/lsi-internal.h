@@ -249,6 +249,13 @@ struct iq_lsi {
     /* SCSI bus */
     uint64_t bus_gen; /* bumped on bus reset and bus free */
     bool connected;
+    /*
+     * A Select of an ID nobody answers: SCRIPTS go on (the chip has won
+     * arbitration) until an instruction that needs the target's phase;
+     * that one ends in the selection timeout (SIST1.STO) with DSP past it,
+     * where Linux's sym53c8xx looks for it.
+     */
+    bool sel_timeout;
     bool atn;
     unsigned phase;
     unsigned sel_target;

@@ -180,6 +180,7 @@ write_istat0(struct iq_lsi *lsi, uint8_t v)
 {
     if (v & ISTAT_SRST) {
         /* Chip reset; the bit does not stay set. */
+        lsi->stats.chip_resets++;
         chip_reset(lsi);
         return;
     }
@@ -225,6 +226,7 @@ iq_lsi_reg_writeb(struct iq_lsi *lsi, unsigned off, uint8_t v)
              * Asserting SCSI RST: every target drops its commands (they
              * are not told: a unit attention is the target's business).
              */
+            lsi->stats.bus_resets++;
             iq_lsi_stop(lsi);
             iq_lsi_bus_reset(lsi);
             lsi->r[R_SIST0] |= SIST0_RST;

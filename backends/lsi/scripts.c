@@ -136,6 +136,22 @@ bus_fault(struct iq_lsi *lsi, uint32_t addr)
     iq_lsi_dma_irq(lsi, DSTAT_BF);
 }
 
+/*
+ * An instruction that needs the bus while a Select is still waiting for an
+ * absent target: the selection times out here. True when it did.
+ */
+static bool
+selection_timed_out(struct iq_lsi *lsi)
+{
+    if (!lsi->sel_timeout) {
+        return false;
+    }
+    lsi->sel_timeout = false;
+    lsi->stats.sel_timeouts++;
+    iq_lsi_scsi_irq(lsi, 0, SIST1_STO);
+    return true;
+}
+
 /* Park at the current instruction until the target raises REQ. */
 static void
 park_for_req(struct iq_lsi *lsi)
@@ -213,6 +229,9 @@ exec_block_move(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
     iq_lsi_set32(lsi, R_DNAD, addr);
     if (count == 0) {
         illegal(lsi, insn);
+        return 1;
+    }
+    if (selection_timed_out(lsi)) {
         return 1;
     }
     if (!lsi->connected) {
@@ -331,6 +350,10 @@ exec_io(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
     unsigned id;
     uint8_t ent[4];
 
+    if (opcode <= 2 && selection_timed_out(lsi)) {
+        /* Select, Wait Disconnect and Wait Reselect need the bus. */
+        return 1;
+    }
     switch (opcode) {
     case 0: /* Select */
         if (lsi->connected) {
@@ -354,8 +377,8 @@ exec_io(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
         }
         lsi->r[R_SDID] = (uint8_t)id;
         if (iq_lsi_bus_select(lsi, id, (insn & 0x01000000u) != 0) < 0) {
-            /* Nobody answers: selection timeout. */
-            iq_lsi_scsi_irq(lsi, 0, SIST1_STO);
+            /* Nobody answers: the timeout comes at the next bus phase. */
+            lsi->sel_timeout = true;
         }
         break;
     case 1: /* Wait Disconnect */
@@ -419,6 +442,10 @@ exec_transfer(struct iq_lsi *lsi, uint32_t insn, uint32_t arg)
 
     if (opcode > 3) {
         illegal(lsi, insn);
+        return 1;
+    }
+    if ((insn & 0x00030000u) && selection_timed_out(lsi)) {
+        /* Phase compare, or "When", with the selection still open. */
         return 1;
     }
     /* "When": wait for a valid phase (REQ) before comparing. */
@@ -598,6 +625,13 @@ iq_lsi_scripts_run(struct iq_lsi *lsi)
             break;
         }
         spent += step(lsi);
+    }
+    if (!lsi->running && lsi->sel_timeout) {
+        /* SCRIPTS halted before using the bus: the timer still expires. */
+        lsi->sel_timeout = false;
+        lsi->stats.sel_timeouts++;
+        lsi->r[R_SIST1] |= SIST1_STO;
+        iq_lsi_update_irq(lsi);
     }
     lsi->in_run = false;
 }

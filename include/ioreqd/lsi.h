@@ -112,6 +112,9 @@ struct iq_lsi_stats {
     uint64_t reselects;
     uint64_t bus_faults;
     uint64_t illegal; /* DSTAT.IID raised */
+    uint64_t sel_timeouts; /* Selects nobody answered (SIST1.STO) */
+    uint64_t bus_resets; /* SCNTL1.RST asserted by the driver */
+    uint64_t chip_resets; /* ISTAT.SRST */
 };
 void iq_lsi_get_stats(const struct iq_lsi *lsi, struct iq_lsi_stats *st);
 

@@ -6,9 +6,10 @@
 # secondary IOREQ server; qemu-xen is the primary device model. Prints one
 # "E2E-RESULT: <name> PASS|FAIL [detail]" line per scenario:
 #   x86-seabios    SeaBIOS found the controller and listed both disks
-#   x86-sym53c8xx  Linux's sym53c8xx bound 00:05.0, sda and sdb appeared
-#   x86-pattern    O_DIRECT seeded pattern on sda; dom0 checks the image
-#   x86-ext2       ext2 on sdb: fill, remount, checksums; dom0 sees ext2
+#   x86-sym53c8xx  Linux's sym53c8xx bound 00:05.0, both disks appeared
+#                  with no bus reset or error recovery during the probe
+#   x86-pattern    O_DIRECT seeded pattern on target 0; dom0 checks the image
+#   x86-ext2       ext2 on target 1: fill, remount, checksums; dom0 sees ext2
 BOOT_TIMEOUT=$(sed -n 's/.*iqboot=\([0-9]*\).*/\1/p' /proc/cmdline)
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-400}
 # Development: sym53c8xx module parameters, e.g. iqsym=verb=2 (dom0 cmdline).
@@ -182,8 +183,10 @@ fi
 
 # 2. driver.
 r=$(guest_result sym53c8xx)
+lsi_stats=$(grep -o 'sel_timeouts=[0-9]* bus_resets=[0-9]* chip_resets=[0-9]*' \
+    $ILOG | tail -n 1)
 case "$r" in
-PASS*) result x86-sym53c8xx PASS "${r#PASS }" ;;
+PASS*) result x86-sym53c8xx PASS "${r#PASS }; ioreqd: ${lsi_stats:-no stats}" ;;
 "") result x86-sym53c8xx FAIL "no guest result" ;;
 *) result x86-sym53c8xx FAIL "${r#FAIL }" ;;
 esac

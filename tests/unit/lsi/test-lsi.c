@@ -94,8 +94,8 @@ seabios_cmd(struct lh *h, unsigned target, uint8_t identify, const uint8_t *cdb,
     h->ram[MSGOUT + 1] = 0x08;
     h->ram[STATUS] = 0xff;
     h->ram[MSGIN] = 0xff;
-    lh_seabios_prog(&p, target, MSGOUT, 1, CDB, dir_in, len, BUF, STATUS,
-                    MSGIN, MSGTMP);
+    lh_seabios_prog(&p, target, MSGOUT, 1, CDB, dir_in, len, BUF, STATUS, MSGIN,
+                    MSGTMP);
     lh_load(h, SCR, &p);
     lh_start(h, SCR);
     lh_settle(h);
@@ -134,8 +134,7 @@ test_pci_identity(void **state)
                      0x3344);
     /* SCRIPTS RAM: any width. */
     h->bar_ops[2]->write(h->bar_opaque[2], 0x1ff8, 0x0102030405060708ull, 8);
-    assert_int_equal(h->bar_ops[2]->read(h->bar_opaque[2], 0x1ffc, 2),
-                     0x0304);
+    assert_int_equal(h->bar_ops[2]->read(h->bar_opaque[2], 0x1ffc, 2), 0x0304);
 }
 
 /* ---- registers ---------------------------------------------------------- */
@@ -249,9 +248,61 @@ test_select_timeout(void **state)
     assert_int_equal(seabios_cmd(h, 3, 0x80, inq, 6, true, 36), 0x80);
     assert_int_equal(lh_rd(h, REG_SIST1, 1), 0x04);
     assert_int_equal(lh_rd(h, REG_SIST0, 1), 0);
-    /* DSP is past the Select. */
-    assert_int_equal(lh_rd(h, REG_DSP, 4), SCR + 8);
+    /* The timeout ends the MSG OUT move that follows the Select. */
+    assert_int_equal(lh_rd(h, REG_DSP, 4), SCR + 16);
     assert_int_equal(h->ram[STATUS], 0xff);
+}
+
+/*
+ * sym53c8xx's selection: after SELECT ATN the processor goes on loading
+ * registers until its first phase test (INT IFFALSE WHEN MSG_OUT); the
+ * timeout ends that instruction, DSP past it. The driver recognises a
+ * selection timeout only by that DSP and resets the bus otherwise.
+ */
+static void
+test_select_timeout_sym(void **state)
+{
+    struct lh *h = *state;
+    struct lh_prog p = {0};
+    struct iq_lsi_stats st;
+
+    lh_put32(h, TABLE, 0xa5a5a5a5u);
+    lh_wr(h, REG_SCRATCHA, 0, 4);
+    lh_emit(&p, 0x41050000u, 0x9000); /* SELECT ATN 5, alt 0x9000 */
+    lh_emit(&p, 0xe1340004u, TABLE); /* LOAD SCRATCHA, 4, TABLE */
+    lh_emit(&p, 0x9e030000u, 0x42); /* INT 0x42 IFFALSE WHEN MSG_OUT */
+    lh_emit(&p, 0x98080000u, 0x43); /* INT 0x43 (never reached) */
+    lh_load(h, SCR, &p);
+    lh_start(h, SCR);
+    lh_settle(h);
+    assert_int_equal(lh_rd(h, REG_ISTAT, 1) & 0x03, 0x02); /* SIP only */
+    assert_int_equal(lh_rd(h, REG_SIST0, 1), 0);
+    assert_int_equal(lh_rd(h, REG_SIST1, 1), 0x04);
+    assert_int_equal(lh_rd(h, REG_DSP, 4), SCR + 24);
+    assert_int_equal(lh_rd(h, REG_SCRATCHA, 4), 0xa5a5a5a5u);
+    assert_int_equal(lh_rd(h, REG_ISTAT1, 1) & 0x02, 0); /* not running */
+    iq_lsi_get_stats(h->lsi, &st);
+    assert_int_equal(st.sel_timeouts, 1);
+    assert_int_equal(st.bus_resets, 0);
+
+    /* SCRIPTS that halt before any phase test: SIR, and the STO too. */
+    p.n = 0;
+    lh_emit(&p, 0x41050000u, 0x9000); /* SELECT ATN 5 */
+    lh_emit(&p, 0x98080000u, 0x44); /* INT 0x44 */
+    lh_load(h, SCR, &p);
+    lh_start(h, SCR);
+    lh_settle(h);
+    assert_int_equal(lh_rd(h, REG_ISTAT, 1) & 0x03, 0x03);
+    assert_int_equal(lh_rd(h, REG_DSTAT, 1) & 0x04, 0x04);
+    assert_int_equal(lh_rd(h, REG_DSPS, 4), 0x44);
+    assert_int_equal(lh_rd(h, REG_SIST1, 1), 0x04);
+    /* A present target is still selected normally afterwards. */
+    {
+        static const uint8_t tur[6] = {0};
+
+        assert_int_equal(seabios_cmd(h, 0, 0x80, tur, 6, false, 0), 0x84);
+        assert_int_equal(lh_rd(h, REG_SIST1, 1), 0);
+    }
 }
 
 static void
@@ -1108,10 +1159,16 @@ assert_big_done(struct lh *h)
 static void
 read_small(struct lh *h, uint32_t lba, uint16_t blocks)
 {
-    uint8_t rd[10] = {0x28, 0,
-                      (uint8_t)(lba >> 24), (uint8_t)(lba >> 16),
-                      (uint8_t)(lba >> 8), (uint8_t)lba, 0,
-                      (uint8_t)(blocks >> 8), (uint8_t)blocks, 0};
+    uint8_t rd[10] = {0x28,
+                      0,
+                      (uint8_t)(lba >> 24),
+                      (uint8_t)(lba >> 16),
+                      (uint8_t)(lba >> 8),
+                      (uint8_t)lba,
+                      0,
+                      (uint8_t)(blocks >> 8),
+                      (uint8_t)blocks,
+                      0};
 
     assert_int_equal(seabios_cmd(h, 0, 0x80, rd, 10, true, 512u * blocks),
                      0x84);
@@ -1124,10 +1181,11 @@ test_big_rw(void **state)
     struct lh h;
     static const uint8_t tur[6] = {0};
     const uint16_t nblk = BIG_LEN / 512u;
-    uint8_t wr[10] = {0x2a, 0x08, 0, 0, 0, BIG_LBA, 0,
-                      (uint8_t)(nblk >> 8), (uint8_t)nblk, 0};
-    uint8_t rd[10] = {0x28, 0, 0, 0, 0, BIG_LBA, 0,
-                      (uint8_t)(nblk >> 8), (uint8_t)nblk, 0};
+    uint8_t wr[10] = {
+        0x2a,          0x08, 0, 0, 0, BIG_LBA, 0, (uint8_t)(nblk >> 8),
+        (uint8_t)nblk, 0};
+    uint8_t rd[10] = {
+        0x28, 0, 0, 0, 0, BIG_LBA, 0, (uint8_t)(nblk >> 8), (uint8_t)nblk, 0};
     uint8_t far[10] = {0x28, 0, 0, 0, 0x3f, 0xf0, 0, 0x20, 0x00, 0};
     struct lh_prog p = {0};
 
@@ -1201,9 +1259,10 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pci_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seabios_inquiry, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_seabios_inquiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seabios_rw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_select_timeout_sym, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_select_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phase_mismatch, setup, teardown),
@@ -1211,16 +1270,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_illegal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_ops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_call_return_nop, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_load_store_move, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_call_return_nop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_store_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scripts_ram_self_modify, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registers_via_scripts, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_int_fly_and_irq, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_int_fly_and_irq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_endless_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_reselect, setup,
                                         teardown),
@@ -1228,8 +1284,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_block_move_errors, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_abort_messages, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_abort_messages, setup, teardown),
         cmocka_unit_test(test_budget_exact),
         cmocka_unit_test_setup_teardown(test_sym_tagged_reselect, setup,
                                         teardown),
@@ -1237,8 +1292,7 @@ main(void)
         cmocka_unit_test(test_big_rw),
         cmocka_unit_test_setup_teardown(test_tagged_queue_full, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_dma_resets_chip, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dma_resets_chip, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
