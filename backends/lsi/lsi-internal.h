@@ -283,6 +283,8 @@ void iq_lsi_update_irq(struct iq_lsi *lsi);
 void iq_lsi_dma_irq(struct iq_lsi *lsi, uint8_t dstat);
 void iq_lsi_scsi_irq(struct iq_lsi *lsi, uint8_t sist0, uint8_t sist1);
 void iq_lsi_stop(struct iq_lsi *lsi);
+/* Power-on register values, SCRIPTS stopped, SCSI bus reset. */
+void iq_lsi_chip_reset(struct iq_lsi *lsi);
 
 /* bus.c */
 void iq_lsi_bus_reset(struct iq_lsi *lsi);

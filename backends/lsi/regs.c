@@ -69,8 +69,8 @@ iq_lsi_scsi_irq(struct iq_lsi *lsi, uint8_t sist0, uint8_t sist1)
 }
 
 /* Power-on / ISTAT.SRST values. */
-static void
-chip_reset(struct iq_lsi *lsi)
+void
+iq_lsi_chip_reset(struct iq_lsi *lsi)
 {
     iq_lsi_stop(lsi);
     iq_lsi_bus_reset(lsi);
@@ -181,7 +181,7 @@ write_istat0(struct iq_lsi *lsi, uint8_t v)
     if (v & ISTAT_SRST) {
         /* Chip reset; the bit does not stay set. */
         lsi->stats.chip_resets++;
-        chip_reset(lsi);
+        iq_lsi_chip_reset(lsi);
         return;
     }
     lsi->r[R_ISTAT0] =
@@ -466,7 +466,7 @@ iq_lsi_create(const struct iq_lsi_config *cfg, struct iq_lsi **out)
         free(lsi);
         return rc;
     }
-    chip_reset(lsi);
+    iq_lsi_chip_reset(lsi);
     *out = lsi;
     return 0;
 }

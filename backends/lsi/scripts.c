@@ -84,6 +84,9 @@ dma_xfer(struct iq_lsi *lsi, uint32_t addr32, uint8_t *buf, size_t len,
                     return 0;
                 }
             }
+        } else if (!(iq_pci_command(lsi->pci) & IQ_PCI_CMD_MASTER)) {
+            /* Bus mastering disabled: the chip cannot reach guest RAM. */
+            return -EFAULT;
         } else {
             /* Guest RAM up to the next own window. */
             if (ram != IQ_PCI_BAR_UNMAPPED && ram > a && ram - a < n) {
@@ -570,6 +573,8 @@ step(struct iq_lsi *lsi)
     uint8_t w[8];
     uint32_t insn;
     uint32_t arg;
+    uint64_t resets;
+    unsigned cost;
 
     lsi->stats.insns++;
     if (dsp & 3u) {
@@ -595,16 +600,30 @@ step(struct iq_lsi *lsi)
     lsi->r[R_DCMD] = (uint8_t)(insn >> 24);
     iq_lsi_set32(lsi, R_DSPS, arg);
     iq_lsi_set32(lsi, R_DSP, dsp + 8u);
+    resets = lsi->stats.chip_resets;
     switch (insn >> 30) {
     case 0:
-        return exec_block_move(lsi, insn, arg);
+        cost = exec_block_move(lsi, insn, arg);
+        break;
     case 1:
-        return exec_io(lsi, insn, arg);
+        cost = exec_io(lsi, insn, arg);
+        break;
     case 2:
-        return exec_transfer(lsi, insn, arg);
+        cost = exec_transfer(lsi, insn, arg);
+        break;
     default:
-        return exec_memory(lsi, insn, arg);
+        cost = exec_memory(lsi, insn, arg);
+        break;
     }
+    if (lsi->stats.chip_resets != resets) {
+        /*
+         * The instruction's own DMA reset the chip (ISTAT.SRST through
+         * BAR1): whatever it wrote after that (DBC, DNAD, a bus fault)
+         * belongs to a chip that no longer exists.
+         */
+        iq_lsi_chip_reset(lsi);
+    }
+    return cost;
 }
 
 void

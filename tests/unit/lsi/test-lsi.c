@@ -239,6 +239,33 @@ test_seabios_rw(void **state)
     }
 }
 
+/* With COMMAND.MASTER clear the chip reaches no guest RAM: bus fault. */
+static void
+test_no_bus_master(void **state)
+{
+    struct lh *h = *state;
+    struct lh_prog p = {0};
+    uint32_t cmd = iq_pci_cfg_read(iq_lsi_pci(h->lsi), 0x04, 2);
+
+    lh_put32(h, TABLE, 0x5a5a5a5au);
+    lh_wr(h, REG_SCRATCHA, 0, 4);
+    /* From SCRIPTS RAM (on-chip, no PCI master needed): LOAD from RAM. */
+    lh_emit(&p, 0xe1340004u, TABLE);
+    lh_emit(&p, 0x98080000u, 7);
+    lh_load_ram(h, 0, &p);
+    iq_pci_cfg_write(iq_lsi_pci(h->lsi), 0x04, cmd & ~0x04u, 2);
+    lh_start(h, LH_RAM_BASE);
+    lh_settle(h);
+    assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0xa0); /* DFE | BF */
+    assert_int_equal(lh_rd(h, REG_SCRATCHA, 4), 0);
+    /* Mastering back on: the same SCRIPTS load the word. */
+    iq_pci_cfg_write(iq_lsi_pci(h->lsi), 0x04, cmd, 2);
+    lh_start(h, LH_RAM_BASE);
+    lh_settle(h);
+    assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0x84);
+    assert_int_equal(lh_rd(h, REG_SCRATCHA, 4), 0x5a5a5a5au);
+}
+
 static void
 test_select_timeout(void **state)
 {
@@ -898,6 +925,23 @@ test_dma_resets_chip(void **state)
     assert_int_equal(lh_rd(h, REG_ISTAT, 1), 0);
     assert_int_equal(lh_rd(h, REG_ISTAT1, 1), 0);
     assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0x80);
+    /* Nothing of the interrupted move survives the reset. */
+    assert_int_equal(lh_rd(h, REG_DBC, 4) & 0xffffff, 0);
+    assert_int_equal(lh_rd(h, REG_DNAD, 4), 0);
+    assert_int_equal(lh_rd(h, REG_DSP, 4), 0);
+    /* A STORE of SRST into ISTAT: DNAD is not written afterwards. */
+    p.n = 0;
+    lh_wr(h, REG_SCRATCHB, 0x40, 4);
+    lh_emit(&p, 0xe05c0001u, LH_MMIO_BASE + REG_ISTAT); /* STORE SCRATCHB */
+    lh_emit(&p, 0x98080000u, 2);
+    lh_load(h, SCR, &p);
+    lh_start(h, SCR);
+    lh_settle(h);
+    assert_int_equal(lh_rd(h, REG_DNAD, 4), 0);
+    assert_int_equal(lh_rd(h, REG_DSP, 4), 0);
+    assert_int_equal(lh_rd(h, REG_SCRATCHB, 4), 0);
+    assert_int_equal(lh_rd(h, REG_ISTAT, 1), 0);
+    assert_int_equal(lh_rd(h, REG_DSTAT, 1), 0x80);
     /* And the controller works afterwards. */
     {
         static const uint8_t inq[6] = {0x12, 0, 0, 0, 36, 0};
@@ -1263,6 +1307,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_seabios_rw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_timeout_sym, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_no_bus_master, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phase_mismatch, setup, teardown),
