@@ -151,6 +151,7 @@ selection_timed_out(struct iq_lsi *lsi)
     }
     lsi->sel_timeout = false;
     lsi->stats.sel_timeouts++;
+    /* Fatal: halts SCRIPTS (if they still run). */
     iq_lsi_scsi_irq(lsi, 0, SIST1_STO);
     return true;
 }
@@ -645,12 +646,9 @@ iq_lsi_scripts_run(struct iq_lsi *lsi)
         }
         spent += step(lsi);
     }
-    if (!lsi->running && lsi->sel_timeout) {
+    if (!lsi->running) {
         /* SCRIPTS halted before using the bus: the timer still expires. */
-        lsi->sel_timeout = false;
-        lsi->stats.sel_timeouts++;
-        lsi->r[R_SIST1] |= SIST1_STO;
-        iq_lsi_update_irq(lsi);
+        (void)selection_timed_out(lsi);
     }
     lsi->in_run = false;
 }
