@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -255,11 +256,34 @@ buf_work_cb(void *opaque)
     drain_buffered(opaque);
 }
 
+/*
+ * Linux's privcmd ioeventfd handler (6.7+, xen-reference.md section 5.4)
+ * runs on the same port, in interrupt context. It marks every READY COPY
+ * write INPROCESS while it looks for a matching queue, and puts READY back
+ * when none matches. Neither Xen nor we leave a slot INPROCESS across
+ * calls, so INPROCESS here means that handler is running on another CPU:
+ * wait for it (bounded) rather than dropping a request it hands back.
+ */
+#define KERNEL_HANDLER_WAIT 4096u
+
+static void
+wait_kernel_handler(const struct iq_ioreq_slot *slot)
+{
+    for (unsigned n = 0; n < KERNEL_HANDLER_WAIT; n++) {
+        if ((__atomic_load_n(&slot->flags, __ATOMIC_ACQUIRE) &
+             IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_INPROCESS) {
+            return;
+        }
+        (void)sched_yield();
+    }
+}
+
 static void
 service_vcpu(struct iq_ioreq_server *srv, unsigned vcpu)
 {
     /* Buffered writes issued earlier must land before this request. */
     drain_buffered(srv);
+    wait_kernel_handler(&srv->slots[vcpu]);
     if (iq_ioreq_slot_service(&srv->ctx, &srv->slots[vcpu])) {
         notify(srv, (uint32_t)srv->vcpu_port[vcpu]);
     }
@@ -805,6 +829,22 @@ unsigned
 iq_ioreq_nr_vcpus(const struct iq_ioreq_server *srv)
 {
     return srv->nr_vcpus;
+}
+
+void *
+iq_ioreq_sync_page(const struct iq_ioreq_server *srv)
+{
+    return srv->slots;
+}
+
+int
+iq_ioreq_vcpu_port(const struct iq_ioreq_server *srv, unsigned vcpu)
+{
+    if (vcpu >= srv->nr_vcpus || srv->vcpu_port == NULL ||
+        srv->vcpu_port[vcpu] < 0) {
+        return -EINVAL;
+    }
+    return srv->vcpu_port[vcpu];
 }
 
 void

@@ -148,6 +148,19 @@ void iq_ioreq_irq_ops(struct iq_ioreq_server *srv,
 unsigned iq_ioreq_nr_vcpus(const struct iq_ioreq_server *srv);
 
 /*
+ * For the privcmd ioeventfd offload (privcmd.h), which the kernel runs on
+ * this server's page and ports:
+ *  - iq_ioreq_sync_page: the user address of the synchronous ioreq page,
+ *    a privcmd resource mapping of frame_ioreq(0) alone (valid until
+ *    destroy; the kernel reads it, callers must not write it).
+ *  - iq_ioreq_vcpu_port: the local event-channel port bound for `vcpu`
+ *    (>= 0), or -EINVAL when vcpu >= iq_ioreq_nr_vcpus().
+ */
+void *iq_ioreq_sync_page(const struct iq_ioreq_server *srv);
+IQ_MUST_CHECK int iq_ioreq_vcpu_port(const struct iq_ioreq_server *srv,
+                                     unsigned vcpu);
+
+/*
  * Ask Xen whether the domain still exists, with a dm_op that has no side
  * effect (nr_vcpus). An idle server gets no event when its domain is
  * destroyed, so the owner calls this periodically. Returns 0 while the
