@@ -215,8 +215,8 @@ key_allowed(enum iq_dev_type t, const char *key)
     static const char *const blk_keys[] = {"file",   "ro",    "serial",
                                            "queues", "cache", "engine"};
     static const char *const con_keys[] = {"backend", "maxsize"};
-    static const char *const vu_keys[] = {"type",   "socket", "mode",
-                                          "queues", "tag",    "shadow"};
+    static const char *const vu_keys[] = {"type", "socket", "mode", "queues",
+                                          "tag",  "shadow", "ro"};
 
     for (size_t i = 0; i < IQ_ARRAY_SIZE(common_keys); i++) {
         if (strcmp(key, common_keys[i]) == 0) {
@@ -731,6 +731,12 @@ parse_device(const char *spec, enum iq_arch arch, bool arch_known,
         rc = -EINVAL;
         goto out;
     }
+    if (dev->type == IQ_DEV_VHOST_USER && dev->readonly &&
+        dev->vu_device_id != 2) {
+        seterr(err, err_len, "%s: 'ro' needs type=blk", what);
+        rc = -EINVAL;
+        goto out;
+    }
 out:
     free(copy);
     if (rc < 0) {
@@ -815,6 +821,20 @@ parse_bucket(const char *s, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+int
+iq_daemon_parse_vhost_mode(const char *s, bool *mmap)
+{
+    if (s != NULL && strcmp(s, "shadow") == 0) {
+        *mmap = false;
+        return 0;
+    }
+    if (s != NULL && strcmp(s, "mmap") == 0) {
+        *mmap = true;
+        return 0;
+    }
+    return -EINVAL;
 }
 
 /* Keys shared by the config file and the long options. */
@@ -1087,6 +1107,7 @@ enum {
     OPT_PIDFILE,
     OPT_HELP,
     OPT_VERSION,
+    OPT_VHOST_MODE,
 };
 
 int
@@ -1107,6 +1128,7 @@ iq_daemon_parse_args(struct iq_daemon_config *cfg, int argc, char **argv,
         {"pidfile", required_argument, NULL, OPT_PIDFILE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"vhost-mode", required_argument, NULL, OPT_VHOST_MODE},
         {NULL, 0, NULL, 0},
     };
     int rc = 0;
@@ -1152,6 +1174,15 @@ iq_daemon_parse_args(struct iq_daemon_config *cfg, int argc, char **argv,
         case OPT_FOREGROUND:
             cfg->foreground = true;
             break;
+        case OPT_VHOST_MODE:
+            rc = iq_daemon_parse_vhost_mode(optarg, &cfg->vhost_mmap);
+            if (rc < 0) {
+                seterr(err, err_len,
+                       "--vhost-mode: bad mode '%s' "
+                       "(shadow|mmap)",
+                       optarg);
+            }
+            break;
         case 'h':
         case OPT_HELP:
             *action = IQ_DAEMON_HELP;
@@ -1195,8 +1226,8 @@ iq_daemon_usage(void)
     return "Usage: ioreqd --domid N --device SPEC [--device SPEC ...] "
            "[options]\n"
            "       ioreqd --domid N --xenstore [options]\n"
-           "       ioreqd --launcher [--ioreqd-path P] [--log-level L] "
-           "[-- OPTIONS]\n"
+           "       ioreqd --launcher [--ioreqd-path P] [--log-level L]\n"
+           "                         [--vhost-mode M] [-- OPTIONS]\n"
            "\n"
            "Serve emulated devices (virtio-mmio, LSI 53C895A, vhost-user\n"
            "bridges) to Xen domain N as an IOREQ server.\n"
@@ -1205,7 +1236,10 @@ iq_daemon_usage(void)
            "virtio disks are read from xenstore (libxl's virtio_disk\n"
            "backend) and the toolstack handshake is answered. --launcher\n"
            "watches xenstore and starts one 'ioreqd --domid N --xenstore'\n"
-           "per new domain, passing OPTIONS after '--' on.\n"
+           "per new domain, passing OPTIONS after '--' on. A disk whose\n"
+           "target is a Unix socket, or a regular file named\n"
+           "*.vhost-user holding a socket path, is bridged to the\n"
+           "vhost-user daemon listening there (type=blk).\n"
            "\n"
            "Options:\n"
            "  --domid N             guest domain to serve (required)\n"
@@ -1221,6 +1255,9 @@ iq_daemon_usage(void)
            "  --pvh                 x86 PVH guest (no ISA IRQs)\n"
            "  --foreground          stay in the foreground (default)\n"
            "  --pidfile FILE        write the process id to FILE\n"
+           "  --vhost-mode shadow|mmap  memory mode of the xenstore disks\n"
+           "                        whose target is a vhost-user socket\n"
+           "                        (default shadow)\n"
            "  --help, --version\n"
            "\n"
            "Device specs:\n"
@@ -1235,7 +1272,7 @@ iq_daemon_usage(void)
            "  vhost-user,base=ADDR,irq=N,type=blk|fs|net|gpu|ID,"
            "socket=PATH\n"
            "             [,mode=shadow|mmap][,queues=Q][,tag=FSTAG]"
-           "[,shadow=SIZE]\n"
+           "[,shadow=SIZE][,ro]\n"
            "  lsi53c895a,bdf=[SEG:]BUS:DEV.FN,disk=PATH|null:SIZE[,ro]"
            "[,target=N][,lun=L]\n"
            "             [,disk=PATH[,ro][,target=N][,lun=L]]...  (x86 only)\n"

@@ -23,6 +23,7 @@
  *     lun to 0; a (target, lun) pair may appear once.
  *   vhost-user,base=ADDR,irq=N,type=blk|fs|net|gpu|ID,socket=PATH
  *              [,mode=shadow|mmap][,queues=Q][,tag=FSTAG][,shadow=SIZE]
+ *              [,ro]   (ro: type=blk only)
  * Numbers are decimal or 0x-prefixed hex; sizes take a K/M/G suffix.
  */
 #ifndef IQ_DAEMON_CONFIG_H
@@ -128,6 +129,8 @@ struct iq_daemon_config {
     bool use_syslog;
     bool foreground;
     char *pidfile; /* malloc'ed or NULL */
+    /* --vhost-mode: xenstore disks bridged to a vhost-user socket. */
+    bool vhost_mmap;
     unsigned nr_devs;
     struct iq_dev_spec devs[IQ_DAEMON_MAX_DEVICES];
 };
@@ -206,6 +209,9 @@ IQ_MUST_CHECK int iq_daemon_parse_args(struct iq_daemon_config *cfg, int argc,
  */
 IQ_MUST_CHECK int iq_daemon_config_validate(const struct iq_daemon_config *cfg,
                                             char *err, size_t err_len);
+
+/* --vhost-mode value: "shadow" or "mmap". 0 or -EINVAL. */
+IQ_MUST_CHECK int iq_daemon_parse_vhost_mode(const char *s, bool *mmap);
 
 /* The usage text (for --help and after usage errors). */
 const char *iq_daemon_usage(void);

@@ -95,22 +95,59 @@ struct xs_glue {
     struct iq_daemon_config *cfg;
     struct iq_domain *d;
     int map[IQ_XS_MAX_DEVS]; /* backend index -> config device index */
+    bool vu_mmap; /* --vhost-mode=mmap */
+    /* Discovered disks bridged to a vhost-user socket ("" otherwise). */
+    char sock[IQ_XS_MAX_DEVS][IQ_XS_SOCKET_MAX];
 };
 
-/* "virtio-blk,base=...,irq=...,file=...[,ro]" for one discovered disk. */
+/*
+ * The --device spec for one discovered disk: "virtio-blk,...,file=..." or,
+ * when its target is (or names) a vhost-user socket,
+ * "vhost-user,...,type=blk,socket=...,mode=..."; both end in ",ro" for a
+ * read-only disk. `sock` receives the socket path or "".
+ */
 static int
-xs_dev_spec(const struct iq_xs_dev *dev, char *buf, size_t len)
+xs_dev_spec(const struct iq_xs_dev *dev, bool vu_mmap, char *buf, size_t len,
+            char sock[IQ_XS_SOCKET_MAX])
 {
+    int kind;
     int n;
 
-    if (dev->layout != IQ_XS_VIRTIO_DISK || dev->params == NULL ||
-        strchr(dev->params, ',') != NULL) {
+    sock[0] = '\0';
+    if (dev->layout != IQ_XS_VIRTIO_DISK || dev->params == NULL) {
         return -EOPNOTSUPP;
     }
-    n = snprintf(buf, len, "virtio-blk,base=0x%llx,irq=%u,file=%s%s",
-                 (unsigned long long)dev->base, dev->irq, dev->params,
-                 dev->readonly ? ",ro" : "");
+    kind = iq_xs_resolve_target(dev->params, sock, IQ_XS_SOCKET_MAX);
+    if (kind < 0) {
+        sock[0] = '\0';
+        return kind;
+    }
+    if (kind == IQ_XS_TARGET_VHOST_USER) {
+        n = snprintf(buf, len,
+                     "vhost-user,base=0x%llx,irq=%u,type=blk,socket=%s,"
+                     "mode=%s%s",
+                     (unsigned long long)dev->base, dev->irq, sock,
+                     vu_mmap ? "mmap" : "shadow", dev->readonly ? ",ro" : "");
+    } else if (strchr(dev->params, ',') != NULL) {
+        return -EOPNOTSUPP;
+    } else {
+        n = snprintf(buf, len, "virtio-blk,base=0x%llx,irq=%u,file=%s%s",
+                     (unsigned long long)dev->base, dev->irq, dev->params,
+                     dev->readonly ? ",ro" : "");
+    }
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The one line that says a disk is served by a vhost-user daemon. */
+static void
+xs_log_bridged(const char *dir, const char *params, const char *sock,
+               bool vu_mmap, bool readonly)
+{
+    IQ_NOTICE(NULL,
+              "xenstore disk %s (target %s): bridged to vhost-user socket "
+              "%s, mode=%s%s",
+              dir, params, sock, vu_mmap ? "mmap" : "shadow",
+              readonly ? ", read-only" : "");
 }
 
 static int
@@ -118,6 +155,7 @@ xs_on_add(void *opaque, unsigned idx, const struct iq_xs_dev *dev)
 {
     struct xs_glue *g = opaque;
     char spec[IQ_XS_PARAMS_MAX + 96];
+    char sock[IQ_XS_SOCKET_MAX];
     char err[IQ_DAEMON_ERR_LEN] = "";
     unsigned i = g->cfg->nr_devs;
     int rc;
@@ -125,7 +163,7 @@ xs_on_add(void *opaque, unsigned idx, const struct iq_xs_dev *dev)
     if (idx >= IQ_XS_MAX_DEVS) {
         return -E2BIG;
     }
-    rc = xs_dev_spec(dev, spec, sizeof(spec));
+    rc = xs_dev_spec(dev, g->cfg->vhost_mmap, spec, sizeof(spec), sock);
     if (rc == 0) {
         rc = iq_daemon_config_add_device(g->cfg, spec, err, sizeof(err));
     }
@@ -135,6 +173,10 @@ xs_on_add(void *opaque, unsigned idx, const struct iq_xs_dev *dev)
     if (rc < 0) {
         IQ_ERR(NULL, "%s: %s", dev->path, err[0] != '\0' ? err : strerror(-rc));
         return rc;
+    }
+    if (sock[0] != '\0') {
+        xs_log_bridged(dev->path, dev->params, sock, g->cfg->vhost_mmap,
+                       dev->readonly);
     }
     g->map[idx] = (int)i;
     return 0;
@@ -186,6 +228,23 @@ argv_domid(int argc, char **argv)
     return -1;
 }
 
+/* The value of option `opt` ("--opt V" or "--opt=V") in argv, or NULL. */
+static const char *
+argv_value(int argc, char **argv, const char *opt)
+{
+    size_t n = strlen(opt);
+    const char *v = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], opt) == 0 && i + 1 < argc) {
+            v = argv[++i];
+        } else if (strncmp(argv[i], opt, n) == 0 && argv[i][n] == '=') {
+            v = argv[i] + n + 1;
+        }
+    }
+    return v;
+}
+
 static bool
 argv_has(int argc, char **argv, const char *opt)
 {
@@ -206,12 +265,18 @@ argv_has(int argc, char **argv, const char *opt)
  */
 static int
 xs_discover_args(int argc, char **argv, long domid, struct iq_xs_devs *devs,
-                 int *xargc, char ***xargv)
+                 struct xs_glue *glue, int *xargc, char ***xargv)
 {
     struct iq_xenstore *xs = NULL;
+    const char *mode = argv_value(argc, argv, "--vhost-mode");
     char **nv;
     int rc, n = 0;
 
+    /* A bad value is reported by the option parser later. */
+    glue->vu_mmap = false;
+    if (mode != NULL && iq_daemon_parse_vhost_mode(mode, &glue->vu_mmap) < 0) {
+        glue->vu_mmap = false;
+    }
     rc = iq_xs_open(&xs);
     if (rc < 0) {
         fprintf(stderr, "ioreqd: cannot open xenstore: %s\n", strerror(-rc));
@@ -239,10 +304,11 @@ xs_discover_args(int argc, char **argv, long domid, struct iq_xs_devs *devs,
     for (unsigned i = 0; i < devs->n; i++) {
         char spec[IQ_XS_PARAMS_MAX + 96];
 
-        rc = xs_dev_spec(&devs->dev[i], spec, sizeof(spec));
+        rc = xs_dev_spec(&devs->dev[i], glue->vu_mmap, spec, sizeof(spec),
+                         glue->sock[i]);
         if (rc < 0) {
-            fprintf(stderr, "ioreqd: %s: unsupported disk\n",
-                    devs->dev[i].path);
+            fprintf(stderr, "ioreqd: %s: unsupported disk (target %s): %s\n",
+                    devs->dev[i].path, devs->dev[i].params, strerror(-rc));
             break;
         }
         nv[n++] = strdup("--device");
@@ -270,11 +336,17 @@ free_argv(int argc, char **argv)
     free(argv);
 }
 
-/* ioreqd --launcher [--ioreqd-path P] [--log-level L] [-- ARGS...] */
+/*
+ * ioreqd --launcher [--ioreqd-path P] [--log-level L] [--vhost-mode M]
+ *                   [-- ARGS...]
+ */
 static int
 launcher_main(int argc, char **argv)
 {
     struct iq_xs_launcher_config lc = {.ioreqd_path = NULL};
+    char *extra[68];
+    const char *mode = NULL;
+    unsigned nr = 0;
     char self[4096];
     int level = IQ_LOG_NOTICE;
     int i;
@@ -288,6 +360,14 @@ launcher_main(int argc, char **argv)
                 fprintf(stderr, "ioreqd: bad --log-level\n");
                 return EXIT_USAGE;
             }
+        } else if (strcmp(argv[i], "--vhost-mode") == 0 && i + 1 < argc) {
+            bool mmap;
+
+            mode = argv[++i];
+            if (iq_daemon_parse_vhost_mode(mode, &mmap) < 0) {
+                fprintf(stderr, "ioreqd: bad --vhost-mode (shadow|mmap)\n");
+                return EXIT_USAGE;
+            }
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
@@ -296,9 +376,21 @@ launcher_main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (i < argc) {
-        lc.extra_args = &argv[i];
-        lc.nr_extra = (unsigned)(argc - i);
+    /* Children get "--vhost-mode M" first, then the arguments after --. */
+    if (mode != NULL) {
+        extra[nr++] = (char *)"--vhost-mode";
+        extra[nr++] = (char *)mode;
+    }
+    for (; i < argc; i++) {
+        if (nr >= 64) {
+            fprintf(stderr, "ioreqd: --launcher: too many arguments\n");
+            return EXIT_USAGE;
+        }
+        extra[nr++] = argv[i];
+    }
+    if (nr > 0) {
+        lc.extra_args = extra;
+        lc.nr_extra = nr;
     }
     if (lc.ioreqd_path == NULL) {
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -360,6 +452,15 @@ ioreqd_main(int argc, char **argv, struct iq_xs_devs *devs,
         IQ_ERR(NULL, "cannot set up signals: %s", strerror(-rc));
         goto out;
     }
+    if (devs != NULL) {
+        for (unsigned i = 0; i < devs->n; i++) {
+            if (glue->sock[i][0] != '\0') {
+                xs_log_bridged(devs->dev[i].path, devs->dev[i].params,
+                               glue->sock[i], cfg->vhost_mmap,
+                               devs->dev[i].readonly);
+            }
+        }
+    }
     rc = iq_domain_create(cfg, &d, err, sizeof(err));
     if (rc < 0) {
         IQ_ERR(NULL, "%s", err);
@@ -403,6 +504,11 @@ ioreqd_main(int argc, char **argv, struct iq_xs_devs *devs,
     status = iq_domain_run(d);
     iq_domain_log_stats(d, IQ_LOG_INFO);
 out:
+    /* The backend's watch fd is on the domain's loop: remove it first. */
+    if (be != NULL) {
+        iq_xs_backend_destroy(*be);
+        *be = NULL;
+    }
     iq_domain_destroy(d);
     if (have_pidfile) {
         unlink(cfg->pidfile);
@@ -435,7 +541,7 @@ main(int argc, char **argv)
             fprintf(stderr, "ioreqd: --xenstore needs --domid\n");
             return EXIT_USAGE;
         }
-        rc = xs_discover_args(argc, argv, domid, &devs, &xargc, &xargv);
+        rc = xs_discover_args(argc, argv, domid, &devs, &glue, &xargc, &xargv);
         if (rc < 0) {
             free_argv(xargc, xargv);
             iq_xs_devs_fini(&devs);

@@ -11,6 +11,7 @@
 #include "ioreqd/log.h"
 #include "ioreqd/lsi.h"
 #include "ioreqd/pci.h"
+#include "ioreqd/privcmd.h"
 #include "ioreqd/scsi.h"
 #include "ioreqd/storage.h"
 #include "ioreqd/vhost-bridge.h"
@@ -186,16 +187,67 @@ con_destroy(struct iq_daemon_dev *d)
 /* Arm RAM0 can hold at most 3 GiB; describe all of it on real Xen. */
 #define VU_XEN_RAM_DEFAULT (3ull << 30)
 
+/* The bridge and, on real Xen in mmap mode, its privcmd offload. */
+struct vu_host {
+    struct iq_vhost_bridge *b;
+    struct iq_privcmd *pc;
+};
+
+static const struct iq_vhost_offload_ops vu_privcmd_offload_ops = {
+    .kick = iq_privcmd_kick,
+    .irq = iq_privcmd_irq,
+};
+
+/* The privcmd provider over this domain's IOREQ server (page and ports). */
+static int
+vu_offload_create(const struct iq_dev_env *env, const char *name,
+                  struct iq_privcmd **out)
+{
+    uint32_t ports[IQ_MAX_VCPUS];
+    struct iq_privcmd_config pcc;
+    unsigned nr;
+    int rc;
+
+    *out = NULL;
+    if (env->srv == NULL) {
+        return -ENODEV;
+    }
+    nr = iq_ioreq_nr_vcpus(env->srv);
+    if (nr == 0 || nr > IQ_MAX_VCPUS) {
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < nr; i++) {
+        rc = iq_ioreq_vcpu_port(env->srv, i);
+        if (rc < 0) {
+            return rc;
+        }
+        ports[i] = (uint32_t)rc;
+    }
+    memset(&pcc, 0, sizeof(pcc));
+    pcc.name = name;
+    pcc.domid = env->domid;
+    pcc.arch = env->arch;
+    pcc.ioreq_page = iq_ioreq_sync_page(env->srv);
+    pcc.ports = ports;
+    pcc.nr_vcpus = nr;
+    return iq_privcmd_create(&pcc, out);
+}
+
 static int
 vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
           struct iq_daemon_dev *d, char *err, size_t err_len)
 {
     struct iq_vhost_bridge_config bc;
-    struct iq_vhost_bridge *b = NULL;
     struct iq_vhost_mem mem;
+    struct vu_host *h;
     bool xen_mem = false;
     int rc;
 
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    d->obj = h;
     memset(&bc, 0, sizeof(bc));
     memset(&mem, 0, sizeof(mem));
     if (spec->vu_mmap) {
@@ -216,6 +268,24 @@ vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
         }
         bc.mem = &mem;
     }
+    /*
+     * Real Xen on Arm, mmap mode: the kernel may take QueueNotify writes
+     * and the daemon's calls off our hands (Linux >= 6.7; privcmd.h says
+     * why not x86). Without it (older kernel, no privcmd) the bridge
+     * relays both in userspace.
+     */
+    if (xen_mem && env->arch == IQ_ARCH_ARM) {
+        rc = vu_offload_create(env, d->name, &h->pc);
+        if (rc < 0) {
+            IQ_INFO(d->name,
+                    "no privcmd offload (%s): relaying kicks and "
+                    "calls in userspace",
+                    strerror(-rc));
+        } else {
+            bc.offload = &vu_privcmd_offload_ops;
+            bc.offload_opaque = h->pc;
+        }
+    }
     bc.name = d->name;
     bc.socket_path = spec->vu_socket;
     bc.device_id = spec->vu_device_id;
@@ -223,31 +293,36 @@ vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
     bc.queues = spec->queues;
     bc.shadow_bytes = spec->vu_shadow;
     bc.fs_tag = spec->vu_tag[0] != '\0' ? spec->vu_tag : NULL;
+    bc.readonly = spec->readonly;
     bc.irq = spec->irq;
     bc.base = spec->base;
-    /* No privcmd ioeventfd/irqfd offload from the ioreq layer yet. */
-    bc.offload = NULL;
     bc.mc = env->mc;
     bc.loop = env->loop;
     bc.irq_ops = env->irq_ops;
     bc.irq_opaque = env->irq_opaque;
     bc.arch = env->arch;
-    rc = iq_vhost_bridge_create(&bc, &b, err, err_len);
+    rc = iq_vhost_bridge_create(&bc, &h->b, err, err_len);
     if (xen_mem) {
         iq_vhost_mem_close(&mem); /* the bridge holds its own copies */
     }
     if (rc < 0) {
         return rc;
     }
-    d->obj = b;
-    d->vdev = iq_vhost_bridge_dev(b);
+    d->vdev = iq_vhost_bridge_dev(h->b);
     return 0;
 }
 
 static void
 vu_destroy(struct iq_daemon_dev *d)
 {
-    iq_vhost_bridge_destroy(d->obj);
+    struct vu_host *h = d->obj;
+
+    if (h != NULL) {
+        /* The bridge deassigns what it offloaded; the provider the rest. */
+        iq_vhost_bridge_destroy(h->b);
+        iq_privcmd_destroy(h->pc);
+        free(h);
+    }
     d->obj = NULL;
     d->vdev = NULL;
 }

@@ -6,6 +6,7 @@
 #include "xenstore-backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +46,78 @@ iq_xs_layout_root(enum iq_xs_layout layout)
         return NULL;
     }
     return layout_roots[layout];
+}
+
+/* ---- disk targets ---- */
+
+/* Read a *.vhost-user file: one absolute socket path. */
+static int
+read_vu_pointer(const char *path, char *sock, size_t sock_len)
+{
+    char buf[IQ_XS_SOCKET_MAX + 2];
+    ssize_t n;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        return IQ_NEG_ERRNO();
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n < 0) {
+        int err = IQ_NEG_ERRNO();
+
+        iq_close_fd(&fd);
+        return err;
+    }
+    iq_close_fd(&fd);
+    buf[n] = '\0';
+    if (n > 0 && buf[n - 1] == '\n') {
+        buf[--n] = '\0';
+    }
+    if (n == 0 || buf[0] != '/' || strlen(buf) != (size_t)n ||
+        strchr(buf, '\n') != NULL || strchr(buf, ',') != NULL) {
+        return -EINVAL;
+    }
+    if ((size_t)n >= IQ_XS_SOCKET_MAX || (size_t)n >= sock_len) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(sock, buf, (size_t)n + 1);
+    return 0;
+}
+
+int
+iq_xs_resolve_target(const char *params, char *sock, size_t sock_len)
+{
+    size_t len, sfx = sizeof(IQ_XS_VU_SUFFIX) - 1;
+    const char *name;
+    struct stat st;
+    int rc;
+
+    if (params == NULL || sock == NULL || sock_len == 0) {
+        return -EINVAL;
+    }
+    if (stat(params, &st) < 0) {
+        return IQ_XS_TARGET_FILE; /* opening it reports the error */
+    }
+    len = strlen(params);
+    if (S_ISSOCK(st.st_mode)) {
+        if (strchr(params, ',') != NULL) {
+            return -EINVAL;
+        }
+        if (len >= IQ_XS_SOCKET_MAX || len >= sock_len) {
+            return -ENAMETOOLONG;
+        }
+        memcpy(sock, params, len + 1);
+        return IQ_XS_TARGET_VHOST_USER;
+    }
+    name = strrchr(params, '/');
+    name = name != NULL ? name + 1 : params;
+    if (S_ISREG(st.st_mode) && strlen(name) > sfx &&
+        strcmp(params + len - sfx, IQ_XS_VU_SUFFIX) == 0) {
+        rc = read_vu_pointer(params, sock, sock_len);
+        return rc < 0 ? rc : IQ_XS_TARGET_VHOST_USER;
+    }
+    return IQ_XS_TARGET_FILE;
 }
 
 /* ---- pure parsing ---- */

@@ -129,6 +129,37 @@ IQ_MUST_CHECK int iq_xs_check_devs(const struct iq_xs_devs *devs,
 /* "/local/domain/0/backend/virtio_disk" (or ".../virtio"). */
 const char *iq_xs_layout_root(enum iq_xs_layout layout);
 
+/* ---- disk targets ---- */
+
+/* Longest vhost-user socket path (sockaddr_un.sun_path, with its NUL). */
+#define IQ_XS_SOCKET_MAX 108u
+/* Name suffix of a file that names a vhost-user socket (see below). */
+#define IQ_XS_VU_SUFFIX ".vhost-user"
+
+enum iq_xs_target {
+    IQ_XS_TARGET_FILE = 0, /* served from the file (or device) itself */
+    IQ_XS_TARGET_VHOST_USER = 1, /* bridged to a vhost-user daemon */
+};
+
+/*
+ * How to serve a virtio_disk `params` (the xl target):
+ *  - a Unix socket: bridged to the vhost-user daemon listening on it;
+ *  - a regular file whose name ends in IQ_XS_VU_SUFFIX: bridged to the
+ *    socket it names. libxl 4.17 stat()s the target and refuses anything
+ *    but a block device or a regular file ("no suitable backend"), so this
+ *    is how an xl config reaches a socket. The file holds one absolute
+ *    path (a trailing newline is allowed), at most IQ_XS_SOCKET_MAX - 1
+ *    bytes. Only the name selects this: the contents of an ordinary disk
+ *    image (which a guest writes) never do;
+ *  - anything else, a missing path included: the file itself, as before.
+ * On IQ_XS_TARGET_VHOST_USER the socket path is copied to sock.
+ * Returns the kind, or -EINVAL (a *.vhost-user file that is not one
+ * absolute path; a path with ',', which device specs cannot carry),
+ * -ENAMETOOLONG, or -errno from reading the file.
+ */
+IQ_MUST_CHECK int iq_xs_resolve_target(const char *params, char *sock,
+                                       size_t sock_len);
+
 /* ---- connection ---- */
 
 /*

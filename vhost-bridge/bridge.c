@@ -5,6 +5,7 @@
  * (zero-copy) or shadow (copying) mode. See include/ioreqd/vhost-bridge.h.
  */
 #include <errno.h>
+#include <endian.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,16 @@
 #define NET_F_GUEST_ANNOUNCE 21
 #define NET_F_MQ 22
 #define NET_F_CTRL_MAC_ADDR 23
+#define BLK_F_RO 5
 #define BLK_F_MQ 12
+
+/* virtio-blk request header: type (le32) first, 16 bytes in all. */
+#define BLK_HDR_LEN 16u
+#define BLK_T_IN 0u
+#define BLK_T_FLUSH 4u
+#define BLK_T_GET_ID 8u
+#define BLK_T_GET_LIFETIME 10u
+#define BLK_S_IOERR 1u
 
 /* One request relayed in shadow mode; indexed by the guest's head. */
 struct vb_slot {
@@ -97,6 +107,9 @@ struct iq_vhost_bridge {
     uint64_t dev_features; /* device bits offered to the guest */
     uint64_t ring_features; /* mmap: INDIRECT/EVENT_IDX of the daemon */
     uint64_t guest_features; /* negotiated at start */
+    /* Bits ioreqd offers on its own (read-only): never sent to the daemon. */
+    uint64_t local_features;
+    bool readonly; /* shadow: refuse every request that may write */
     uint64_t want_pf;
     uint8_t config[VU_MAX_CONFIG];
     uint32_t config_size;
@@ -316,7 +329,45 @@ slot_drop(struct vb_queue *q, uint16_t head, bool discard)
     q->inflight--;
 }
 
-/* Relay an element into the shadow ring. 1 relayed, 0 no space, <0 bad. */
+/*
+ * Read-only disk: may this request go to the daemon? Decided on the copy
+ * in the shadow arena (what the daemon reads), never on guest memory.
+ */
+static bool
+ro_request_ok(const uint8_t *out, uint64_t out_len)
+{
+    uint32_t type;
+
+    if (out_len < BLK_HDR_LEN) {
+        return false;
+    }
+    memcpy(&type, out, sizeof(type));
+    type = le32toh(type);
+    return type == BLK_T_IN || type == BLK_T_FLUSH || type == BLK_T_GET_ID ||
+           type == BLK_T_GET_LIFETIME;
+}
+
+/* Complete a request refused on a read-only disk: IOERR, nothing relayed. */
+static void
+ro_refuse(struct iq_vhost_bridge *b, struct iq_virtq *vq,
+          struct iq_virtq_elem *elem)
+{
+    uint8_t st = BLK_S_IOERR;
+    uint32_t written = 0;
+
+    if (elem->in_len > 0 &&
+        iq_virtq_elem_write(elem, (size_t)(elem->in_len - 1), &st, 1) == 1) {
+        written = 1;
+    }
+    b->st.ro_refused++;
+    iq_log_guest(&b->rl, b->ctx, "write request on a read-only disk refused");
+    iq_virtq_push(vq, elem, written, false);
+}
+
+/*
+ * Relay an element into the shadow ring. 1 relayed, 0 no space, 2 refused
+ * (read-only disk; nothing kept), <0 bad.
+ */
 static int
 shadow_relay(struct vb_queue *q, struct iq_virtq_elem *elem)
 {
@@ -352,6 +403,10 @@ shadow_relay(struct vb_queue *q, struct iq_virtq_elem *elem)
         iq_virtq_elem_read(elem, 0, chunk, elem->out_len) != elem->out_len) {
         arena_free(b, (uint32_t)page, npages);
         return -EFAULT;
+    }
+    if (b->readonly && !ro_request_ok(chunk, elem->out_len)) {
+        arena_free(b, (uint32_t)page, npages);
+        return 2;
     }
     s = &q->slots[elem->head];
     s->elem = elem;
@@ -411,6 +466,10 @@ shadow_fill(struct vb_queue *q)
             continue;
         }
         ret = shadow_relay(q, elem);
+        if (ret == 2) {
+            ro_refuse(b, vq, elem);
+            continue;
+        }
         if (ret == 0) {
             q->pending = elem;
             b->st.backpressure++;
@@ -831,8 +890,8 @@ connect_daemon(struct iq_vhost_bridge *b, bool first, char *err, size_t err_len)
     }
     if (!first) {
         /* In shadow mode the ring features are ioreqd's own. */
-        uint64_t need =
-            b->dev_features | (b->mode == IQ_VHOST_MMAP ? b->ring_features : 0);
+        uint64_t need = (b->dev_features & ~b->local_features) |
+                        (b->mode == IQ_VHOST_MMAP ? b->ring_features : 0);
 
         if ((b->conn.features & need) != need) {
             snprintf(err, err_len,
@@ -950,6 +1009,7 @@ vb_start_op(struct iq_vhost_bridge *b, uint64_t features)
         /* The shadow rings use neither indirect tables nor event index. */
         f = (features & ((1ull << 24) - 1)) | (1ull << IQ_VIRTIO_F_VERSION_1);
     }
+    f &= ~b->local_features;
     if (b->conn.features & (1ull << VU_F_PROTOCOL_FEATURES)) {
         f |= 1ull << VU_F_PROTOCOL_FEATURES;
     }
@@ -1173,6 +1233,40 @@ fs_local_config(struct iq_vhost_bridge *b, const char *tag)
     memcpy(b->config + 36, &nrq, 4);
 }
 
+/* cfg->readonly: see include/ioreqd/vhost-bridge.h. */
+static int
+apply_readonly(struct iq_vhost_bridge *b, char *err, size_t err_len)
+{
+    bool daemon_ro = (b->conn.features & (1ull << BLK_F_RO)) != 0;
+
+    if (b->device_id != IQ_VIRTIO_ID_BLOCK) {
+        snprintf(err, err_len, "read-only needs a block device (type=blk)");
+        return -EOPNOTSUPP;
+    }
+    if (b->mode == IQ_VHOST_MMAP) {
+        if (!daemon_ro) {
+            snprintf(err, err_len,
+                     "read-only disk in mode=mmap needs a daemon that is "
+                     "read-only itself (VIRTIO_BLK_F_RO, e.g. "
+                     "qemu-storage-daemon writable=off): the daemon at %s "
+                     "accepts writes and ioreqd cannot filter them in mmap "
+                     "mode (use mode=shadow)",
+                     b->socket_path);
+            return -EOPNOTSUPP;
+        }
+    } else {
+        b->readonly = true;
+        if (!daemon_ro) {
+            b->local_features |= 1ull << BLK_F_RO;
+        }
+    }
+    b->dev_features |= 1ull << BLK_F_RO;
+    IQ_INFO(b->ctx, "read-only (%s)",
+            b->mode == IQ_VHOST_MMAP ? "enforced by the daemon"
+                                     : "enforced by ioreqd");
+    return 0;
+}
+
 int
 iq_vhost_bridge_create(const struct iq_vhost_bridge_config *cfg,
                        struct iq_vhost_bridge **out, char *err, size_t err_len)
@@ -1323,6 +1417,12 @@ iq_vhost_bridge_create(const struct iq_vhost_bridge_config *cfg,
         }
     }
 
+    if (cfg->readonly) {
+        ret = apply_readonly(b, err, err_len);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
     memset(&vc, 0, sizeof(vc));
     vc.name = b->ctx;
     vc.device_id = cfg->device_id;

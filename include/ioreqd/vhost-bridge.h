@@ -102,6 +102,18 @@ struct iq_vhost_bridge_config {
     unsigned timeout_ms; /* per daemon reply; 0: 2000 */
     const struct iq_vhost_mem *mem; /* mmap mode only */
     const char *fs_tag; /* virtio-fs tag when the daemon has no CONFIG */
+    /*
+     * A read-only virtio-blk disk (e.g. an xl disk with access=ro):
+     *  - shadow mode: VIRTIO_BLK_F_RO is offered to the guest, and since a
+     *    hostile guest may write anyway, every request other than IN,
+     *    FLUSH, GET_ID and GET_LIFETIME is completed by ioreqd with IOERR
+     *    and never reaches the daemon (the type is read from the shadow
+     *    copy the daemon would see, so the guest cannot change it later);
+     *  - mmap mode: the daemon walks the guest's rings itself and ioreqd
+     *    cannot filter requests: accepted only when the daemon offers
+     *    VIRTIO_BLK_F_RO itself, else create fails with -EOPNOTSUPP.
+     */
+    bool readonly;
     uint64_t base; /* MMIO base (for the offload's notify address) */
     const struct iq_vhost_offload_ops *offload; /* NULL: none */
     void *offload_opaque;
@@ -138,6 +150,7 @@ struct iq_vhost_bridge_stats {
     uint64_t disconnects;
     uint64_t kick_offloaded; /* queues whose kicks the kernel delivers */
     uint64_t irq_offloaded; /* queues whose calls the kernel delivers */
+    uint64_t ro_refused; /* shadow, read-only: requests refused locally */
 };
 void iq_vhost_bridge_get_stats(const struct iq_vhost_bridge *b,
                                struct iq_vhost_bridge_stats *st);
