@@ -61,6 +61,15 @@ ARM64_PACKAGES="xen-hypervisor-$XENVER-arm64 xen-utils-$XENVER
  libuuid1 libfdt1 libext2fs2 libcom-err2 zlib1g libncurses6 libtinfo6
  libgcc-s1 liburing2 liburing-dev busybox-static"
 
+# Debian's qemu-storage-daemon for the vhost-qsd scenario, and the libraries
+# it loads that the sysroot lacks: the NEEDED entries of the arm64 binary
+# (readelf -d, recursively), mapped to packages with dpkg -S on a Debian 12
+# host. Unpacked apart from the sysroot ($W/sysroot-qsd) so that the dom0
+# image takes only the binary and the libraries it loads.
+QSD_PACKAGES="qemu-system-common libgnutls30 libnuma1 libglib2.0-0
+ libfuse3-3 libzstd1 libaio1 libnettle8 libgmp10 libhogweed6 libp11-kit0
+ libidn2-0 libunistring2 libtasn1-6 libpcre2-8-0 libffi8"
+
 # ---- host ------------------------------------------------------------------
 
 stage_host() {
@@ -97,6 +106,11 @@ kernel_package() {
 }
 
 stage_fetch() {
+    fetch_sysroot
+    fetch_qsd
+}
+
+fetch_sysroot() {
     local S=$W/sysroot D=$W/debs k p list=""
     if [ -f "$S/.done" ]; then
         say "fetch: sysroot cached"
@@ -123,6 +137,32 @@ stage_fetch() {
     echo "${k#linux-image-}" > "$S/.kver"
     touch "$S/.done"
     say "fetch: $(ls "$D" | wc -l) debs, kernel $(cat "$S/.kver")"
+}
+
+fetch_qsd() {
+    local Q=$W/sysroot-qsd D=$W/debs-qsd p list=""
+    if [ -f "$Q/.done" ]; then
+        say "fetch: qemu-storage-daemon cached"
+        return 0
+    fi
+    mkdir -p "$D"
+    for p in $QSD_PACKAGES; do
+        ls "$D/${p}_"*_arm64.deb >/dev/null 2>&1 || list="$list $p:arm64"
+    done
+    if [ -n "$list" ]; then
+        say "fetch:$list"
+        # shellcheck disable=SC2086
+        (cd "$D" && apt-get $APT_SANDBOX download -q $list >/dev/null)
+    fi
+    rm -rf "$Q"
+    mkdir -p "$Q"
+    for p in "$D"/*.deb; do
+        dpkg -x "$p" "$Q"
+    done
+    [ -x "$Q/usr/bin/qemu-storage-daemon" ] ||
+        die "qemu-system-common:arm64 has no usr/bin/qemu-storage-daemon"
+    touch "$Q/.done"
+    say "fetch: qemu-storage-daemon and $(ls "$D" | wc -l) debs"
 }
 
 # ---- xen -------------------------------------------------------------------
@@ -234,6 +274,38 @@ copy_modules() { # moddir dest name...
     done
 }
 
+# Copy qemu-storage-daemon into the dom0 tree $1 with the libraries it
+# loads (NEEDED, recursively) that the tree does not hold yet.
+copy_qsd() { # dom0-root
+    local R=$1 Q=$W/sysroot-qsd L=$1/usr/lib/aarch64-linux-gnu so f d todo
+    local seen=" "
+    [ -f "$Q/.done" ] || die "run the fetch stage first (qemu-storage-daemon)"
+    needed() { $TRIPLE-readelf -d "$1" |
+        sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; }
+    cp "$Q/usr/bin/qemu-storage-daemon" "$R/usr/bin/"
+    todo=$(needed "$Q/usr/bin/qemu-storage-daemon")
+    while [ -n "$todo" ]; do
+        # shellcheck disable=SC2086
+        set -- $todo
+        so=$1
+        shift
+        todo="$*"
+        case "$seen" in *" $so "*) continue ;; esac
+        seen="$seen$so "
+        if [ -e "$R/lib/aarch64-linux-gnu/$so" ] || [ -e "$L/$so" ] ||
+            [ -e "$R/lib/$so" ]; then
+            continue
+        fi
+        f=""
+        for d in "$Q/lib/aarch64-linux-gnu" "$Q/usr/lib/aarch64-linux-gnu"; do
+            [ -e "$d/$so" ] && { f=$d/$so; break; }
+        done
+        [ -n "$f" ] || die "qemu-storage-daemon needs $so: not in $Q"
+        cp -L "$f" "$L/$so"
+        todo="$todo $(needed "$f")"
+    done
+}
+
 stage_images() {
     local S=$W/sysroot O=$W/out KV M U R
     KV=$(cat "$S/.kver")
@@ -269,6 +341,7 @@ stage_images() {
     cp -a "$S/etc/xen/." "$R/etc/xen/"
     cp "$S/bin/busybox" "$R/bin/"
     cp "$O/ioreqd" "$R/usr/sbin/ioreqd"
+    copy_qsd "$R"
     cp "$O/iq-e2e-io" "$R/opt/e2e/"
     cp "$E2E/dom0/scenarios.sh" "$R/opt/e2e/"
     cp "$E2E/dom0/init" "$R/init"
@@ -288,7 +361,7 @@ stage_images() {
 
 # ---- run -------------------------------------------------------------------
 
-ALL_SCENARIOS="pattern ext2 smp destroy reboot ro"
+ALL_SCENARIOS="pattern ext2 smp destroy reboot ro vhost-qsd"
 SUMMARY_DONE=0
 
 # One boot of Xen + dom0 under QEMU; the log has time stamps.
