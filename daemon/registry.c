@@ -313,6 +313,30 @@ vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
 }
 
 static void
+vu_log_stats(const struct iq_daemon_dev *d, int level)
+{
+    const struct vu_host *h = d->obj;
+    struct iq_vhost_bridge_stats st;
+
+    if (h == NULL || h->b == NULL) {
+        return;
+    }
+    iq_vhost_bridge_get_stats(h->b, &st);
+    iq_log(
+        level, d->name,
+        "stats: vhost kicks=%llu kicks_suppressed=%llu calls=%llu "
+        "relayed=%llu backpressure=%llu reconnects=%llu disconnects=%llu "
+        "kick_offloaded=%llu irq_offloaded=%llu ro_refused=%llu",
+        (unsigned long long)st.kicks, (unsigned long long)st.kicks_suppressed,
+        (unsigned long long)st.calls, (unsigned long long)st.relayed,
+        (unsigned long long)st.backpressure, (unsigned long long)st.reconnects,
+        (unsigned long long)st.disconnects,
+        (unsigned long long)st.kick_offloaded,
+        (unsigned long long)st.irq_offloaded,
+        (unsigned long long)st.ro_refused);
+}
+
+static void
 vu_destroy(struct iq_daemon_dev *d)
 {
     struct vu_host *h = d->obj;
@@ -530,7 +554,7 @@ static const struct iq_dev_class registry[] = {
     {IQ_DEV_VIRTIO_BLK, "blk", blk_create, blk_destroy, NULL},
     {IQ_DEV_VIRTIO_RNG, "rng", rng_create, rng_destroy, NULL},
     {IQ_DEV_VIRTIO_CONSOLE, "con", con_create, con_destroy, NULL},
-    {IQ_DEV_VHOST_USER, "vu", vu_create, vu_destroy, NULL},
+    {IQ_DEV_VHOST_USER, "vu", vu_create, vu_destroy, vu_log_stats},
     {IQ_DEV_LSI53C895A, "lsi", lsi_create, lsi_destroy, lsi_log_stats},
 };
 

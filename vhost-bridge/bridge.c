@@ -29,6 +29,7 @@
 
 #define VB_DESC_F_NEXT 1u
 #define VB_DESC_F_WRITE 2u
+#define VB_USED_F_NO_NOTIFY 1u
 
 #define VB_ID_GPU 16u
 
@@ -111,6 +112,13 @@ struct iq_vhost_bridge {
     uint64_t local_features;
     bool readonly; /* shadow: refuse every request that may write */
     uint64_t want_pf;
+    /*
+     * shadow: VIRTIO_F_EVENT_IDX negotiated on the shadow rings (ioreqd is
+     * their driver): kicks follow the daemon's avail_event, calls our
+     * used_event. Without it the daemon's VRING_USED_F_NO_NOTIFY is
+     * honoured and every completion may call.
+     */
+    bool shadow_event_idx;
     uint8_t config[VU_MAX_CONFIG];
     uint32_t config_size;
     bool remote_config;
@@ -299,6 +307,44 @@ shm_addr(struct iq_vhost_bridge *b, const void *p)
     return VB_SHADOW_BASE + (uint64_t)((const uint8_t *)p - b->shm);
 }
 
+/* The 16-bit ring fields the daemon writes and we read, or the reverse. */
+static uint16_t
+ring_load16(const uint8_t *p)
+{
+    return __atomic_load_n((const uint16_t *)(const void *)p, __ATOMIC_ACQUIRE);
+}
+
+static void
+ring_store16(uint8_t *p, uint16_t v)
+{
+    __atomic_store_n((uint16_t *)(void *)p, v, __ATOMIC_RELEASE);
+}
+
+/* virtio 1.x 2.7.10: does moving from `old` to `idx` pass `event`? */
+static bool
+ring_need_event(uint16_t event, uint16_t idx, uint16_t old)
+{
+    return (uint16_t)(idx - event - 1) < (uint16_t)(idx - old);
+}
+
+/*
+ * Shadow: requests up to q->avail_idx are published (old: the index before
+ * this batch). Does the daemon want a kick for them?
+ */
+static bool
+shadow_need_kick(struct vb_queue *q, uint16_t old)
+{
+    const uint8_t *used = q_used(q);
+
+    /* Our avail index store before the daemon's suppression state. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (q->b->shadow_event_idx) {
+        return ring_need_event(ring_load16(used + 4 + 8u * q->ssize),
+                               q->avail_idx, old);
+    }
+    return (ring_load16(used) & VB_USED_F_NO_NOTIFY) == 0;
+}
+
 static void
 put_desc(struct vb_queue *q, uint16_t i, uint64_t addr, uint32_t len,
          uint16_t flags, uint16_t next)
@@ -446,6 +492,7 @@ shadow_fill(struct vb_queue *q)
     struct iq_vhost_bridge *b = q->b;
     struct iq_virtq *vq = iq_virtio_queue(b->vdev, q->index);
     unsigned added = 0;
+    uint16_t old = q->avail_idx;
 
     if (!q->started || vq == NULL) {
         return;
@@ -485,8 +532,12 @@ shadow_fill(struct vb_queue *q)
         added++;
     }
     if (added > 0) {
-        signal_eventfd(q->kick_fd);
-        b->st.kicks++;
+        if (shadow_need_kick(q, old)) {
+            signal_eventfd(q->kick_fd);
+            b->st.kicks++;
+        } else {
+            b->st.kicks_suppressed++;
+        }
     }
     iq_virtq_flush(vq);
 }
@@ -503,7 +554,8 @@ shadow_complete(struct vb_queue *q)
     if (!q->started) {
         return;
     }
-    idx = __atomic_load_n((uint16_t *)(void *)(used + 2), __ATOMIC_ACQUIRE);
+again:
+    idx = ring_load16(used + 2);
     if ((uint16_t)(idx - q->last_used) > q->inflight) {
         daemon_lost(b, "used index beyond the requests in flight");
         return;
@@ -540,6 +592,18 @@ shadow_complete(struct vb_queue *q)
             iq_virtq_push(vq, elem, len, false);
         }
         q->last_used++;
+    }
+    if (b->shadow_event_idx) {
+        /*
+         * Call us for the next completion only; then look again, since
+         * the daemon may have pushed before it could see used_event.
+         * Bounded: each round consumed entries of the (bounded) inflight.
+         */
+        ring_store16(q_avail(q) + 4 + 2u * q->ssize, q->last_used);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (ring_load16(used + 2) != q->last_used && q->inflight > 0) {
+            goto again;
+        }
     }
     iq_virtq_flush(vq);
     /* Pool space was freed: every queue may have a request waiting. */
@@ -1006,8 +1070,16 @@ vb_start_op(struct iq_vhost_bridge *b, uint64_t features)
     if (b->mode == IQ_VHOST_MMAP) {
         f = features & ~(1ull << IQ_VIRTIO_F_ACCESS_PLATFORM);
     } else {
-        /* The shadow rings use neither indirect tables nor event index. */
+        /*
+         * The shadow rings carry the guest's device bits, no indirect
+         * tables, and the event index when the daemon has it.
+         */
         f = (features & ((1ull << 24) - 1)) | (1ull << IQ_VIRTIO_F_VERSION_1);
+        b->shadow_event_idx =
+            (b->conn.features & (1ull << IQ_VIRTIO_F_EVENT_IDX)) != 0;
+        if (b->shadow_event_idx) {
+            f |= 1ull << IQ_VIRTIO_F_EVENT_IDX;
+        }
     }
     f &= ~b->local_features;
     if (b->conn.features & (1ull << VU_F_PROTOCOL_FEATURES)) {

@@ -8,7 +8,9 @@
  *   shadow: the same through shadow rings and buffers.
  * Prints `BENCH name value unit` lines: IOPS per device and direction, and
  * mmap/shadow as a percentage of inproc (targets: >= 90 % and >= 60 %),
- * the median over ten interleaved rounds of 150 ms per device.
+ * the median over ten interleaved rounds of 150 ms per device; then, from
+ * ioreqd's exit statistics, the shadow device's kicks and daemon calls per
+ * request (shadow rings with the event index when the daemon offers it).
  * Exits 77 when qemu-storage-daemon is not installed.
  */
 #include <signal.h>
@@ -227,6 +229,7 @@ main(int argc, char **argv)
 {
     struct bench b;
     double iops[NR_DEVS][2];
+    uint64_t total_ops[NR_DEVS] = {0};
     int ret = 1;
     char cmd[128];
 
@@ -284,6 +287,7 @@ main(int argc, char **argv)
             }
         }
         for (unsigned d = 0; d < NR_DEVS; d++) {
+            total_ops[d] += ops[d];
             iops[d][w] = (double)ops[d] * 1e9 / (double)ns[d];
             printf("BENCH vhost-blk-%s-rand%s-4k-qd%u %.0f IOPS\n",
                    dev_names[d], w ? "write" : "read", QD, iops[d][w]);
@@ -308,13 +312,23 @@ out:
     }
     (void)iq_spawn_stop(&b.ioreqd, SIGTERM, 5000, NULL);
     (void)iq_spawn_stop(&b.qsd, SIGTERM, 5000, NULL);
-    if (ret != 0 || getenv("IQ_BENCH_VERBOSE") != NULL) {
+    {
         char *t = iq_spawn_slurp(b.log);
+        /* The shadow device is the second vhost-user one: "vu1". */
+        uint64_t kicks = iq_test_log_field(t, "vu1: stats: vhost", "kicks=");
+        uint64_t calls = iq_test_log_field(t, "vu1: stats: vhost", "calls=");
 
-        if (t != NULL) {
-            fprintf(stderr, "---- ioreqd log ----\n%s", t);
-            free(t);
+        if (ret == 0 && total_ops[DEV_SHADOW] > 0 && kicks != UINT64_MAX &&
+            calls != UINT64_MAX) {
+            printf("BENCH vhost-blk-shadow-kicks-per-req %.3f kicks/req\n",
+                   (double)kicks / (double)total_ops[DEV_SHADOW]);
+            printf("BENCH vhost-blk-shadow-calls-per-req %.3f calls/req\n",
+                   (double)calls / (double)total_ops[DEV_SHADOW]);
         }
+        if (t != NULL && (ret != 0 || getenv("IQ_BENCH_VERBOSE") != NULL)) {
+            fprintf(stderr, "---- ioreqd log ----\n%s", t);
+        }
+        free(t);
     }
     iq_guest_destroy(b.g);
     iq_sim_destroy(b.sim);

@@ -143,6 +143,7 @@ bool iq_vhost_bridge_connected(const struct iq_vhost_bridge *b);
 
 struct iq_vhost_bridge_stats {
     uint64_t kicks; /* kick eventfd writes */
+    uint64_t kicks_suppressed; /* shadow: batches the daemon needed no kick */
     uint64_t calls; /* call eventfd wake-ups */
     uint64_t relayed; /* shadow: requests relayed */
     uint64_t backpressure; /* shadow: pool full, request left waiting */

@@ -553,24 +553,6 @@ run_console(struct demo *d, struct iq_vm_dev *dev)
 /* ---- shutdown and summary ---------------------------------------------------
  */
 
-static uint64_t
-stat_field(const char *log, const char *line_key, const char *field)
-{
-    const char *l = strstr(log, line_key);
-    const char *f;
-    const char *eol;
-
-    if (l == NULL) {
-        return UINT64_MAX;
-    }
-    eol = strchr(l, '\n');
-    f = strstr(l, field);
-    if (f == NULL || (eol != NULL && f > eol)) {
-        return UINT64_MAX;
-    }
-    return strtoull(f + strlen(field), NULL, 10);
-}
-
 static void
 stop(struct demo *d)
 {
@@ -593,23 +575,23 @@ stop(struct demo *d)
     log = iq_spawn_slurp(d->log);
     printf("\nDaemon statistics (logged by ioreqd at exit):\n");
     if (log != NULL) {
-        hits = stat_field(log, "stats: mapcache", "hits=");
-        misses = stat_field(log, "stats: mapcache", "misses=");
+        hits = iq_test_log_field(log, "stats: mapcache", "hits=");
+        misses = iq_test_log_field(log, "stats: mapcache", "misses=");
         if (hits != UINT64_MAX && misses != UINT64_MAX && hits + misses > 0) {
             printf("  mapcache: %" PRIu64 " hits, %" PRIu64 " misses, hit "
                    "rate %.2f%%, %" PRIu64 " evictions, peak %" PRIu64
                    " KiB mapped\n",
                    hits, misses, 100.0 * (double)hits / (double)(hits + misses),
-                   stat_field(log, "stats: mapcache", "evictions="),
-                   stat_field(log, "stats: mapcache", "peak=") >> 10);
+                   iq_test_log_field(log, "stats: mapcache", "evictions="),
+                   iq_test_log_field(log, "stats: mapcache", "peak=") >> 10);
         } else {
             check(d, false, "no mapcache statistics in the daemon log");
         }
         printf("  ioreq: %" PRIu64 " requests answered, %" PRIu64
                " unclaimed, %" PRIu64 " guest-memory errors\n",
-               stat_field(log, "stats: ioreq", "ioreqs="),
-               stat_field(log, "stats: ioreq", "unclaimed="),
-               stat_field(log, "stats: ioreq", "gmem_errors="));
+               iq_test_log_field(log, "stats: ioreq", "ioreqs="),
+               iq_test_log_field(log, "stats: ioreq", "unclaimed="),
+               iq_test_log_field(log, "stats: ioreq", "gmem_errors="));
     }
     printf("  fake Xen after shutdown: %" PRIu64 " servers, %" PRIu64
            " event channels, %" PRIu64 " foreign pages, %" PRIu64

@@ -2,6 +2,8 @@
 /* Clock, sleep, xorshift and the eventfd ping-pong (iq-test-util.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,4 +123,26 @@ out:
         close(pp.to_main);
     }
     return rate;
+}
+
+uint64_t
+iq_test_log_field(const char *log, const char *line_key, const char *field)
+{
+    const char *l = NULL;
+    const char *eol;
+    const char *f;
+
+    for (const char *p = log; p != NULL && (p = strstr(p, line_key)) != NULL;
+         p++) {
+        l = p;
+    }
+    if (l == NULL) {
+        return UINT64_MAX;
+    }
+    eol = strchr(l, '\n');
+    f = strstr(l, field);
+    if (f == NULL || (eol != NULL && f > eol)) {
+        return UINT64_MAX;
+    }
+    return strtoull(f + strlen(field), NULL, 10);
 }

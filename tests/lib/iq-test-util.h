@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Small helpers shared by tests, benches and the demo: a monotonic clock,
- * sleeping, a seeded xorshift generator, and the bare eventfd ping-pong
- * that the benches report as the floor of a cross-thread round trip.
+ * sleeping, a seeded xorshift generator, the bare eventfd ping-pong that
+ * the benches report as the floor of a cross-thread round trip, and reading
+ * a counter from an ioreqd log's stats lines.
  * Part of the iqtest library (tests/lib).
  */
 #ifndef IQ_TESTS_LIB_IQ_TEST_UTIL_H
@@ -27,5 +28,13 @@ void iq_test_fill_random(void *buf, size_t len, uint64_t seed);
  * woken back. Returns round trips per second, or a negative errno.
  */
 double iq_test_pingpong_rate(unsigned ms);
+
+/*
+ * In an ioreqd log, the last line containing `line_key` (e.g.
+ * "vu1: stats: vhost"): the number after `field` ("kicks=") on it, or
+ * UINT64_MAX when there is no such line or field.
+ */
+uint64_t iq_test_log_field(const char *log, const char *line_key,
+                           const char *field);
 
 #endif /* IQ_TESTS_LIB_IQ_TEST_UTIL_H */

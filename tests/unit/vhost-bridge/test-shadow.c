@@ -6,12 +6,15 @@
  * tests as the guest: a correct completion (data copied both ways), an
  * overlong used length (clamped), a used entry naming no request and a used
  * index beyond the requests in flight (both: NEEDS_RESET, connection
- * dropped, no crash), and recovery through a guest reset.
+ * dropped, no crash), and recovery through a guest reset; and the event
+ * index on the shadow rings (a polling daemon that asks for no kicks gets
+ * none, and calls only as the bridge's used_event asks).
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +41,11 @@ enum script {
     S_IDX_JUMP, /* used idx moved by 100 */
     S_SHRINK, /* ftruncate()s the shadow memfd it is sent to 0 */
     S_NACK_FEATURES, /* refuses SET_FEATURES, also after reconnecting */
+    /*
+     * Offers EVENT_IDX, polls its ring every 5 ms, sets avail_event so
+     * that it is never kicked, and calls only when used_event asks.
+     */
+    S_EVENT_IDX_POLL,
 };
 
 struct be {
@@ -61,6 +69,9 @@ struct be {
     unsigned connections;
     int shrink_rc; /* S_SHRINK: ftruncate() result and errno */
     int shrink_errno;
+    uint64_t set_features; /* last SET_FEATURES */
+    unsigned kicks_seen;
+    unsigned calls_sent;
 };
 
 struct msg {
@@ -125,18 +136,23 @@ be_ptr(struct be *b, uint64_t uaddr)
 
 /* A used entry for every new avail entry, as the script says. */
 static void
-be_serve_kick(struct be *b)
+be_serve_kick(struct be *b, bool kicked)
 {
     uint8_t *avail = be_ptr(b, b->avail);
     uint8_t *used = be_ptr(b, b->used);
     uint8_t *desc = be_ptr(b, b->desc);
     uint64_t v;
     uint16_t idx;
+    uint16_t old_used;
 
-    if (read(b->kick, &v, sizeof(v)) < 0) {
-        return;
+    if (kicked) {
+        if (read(b->kick, &v, sizeof(v)) < 0) {
+            return;
+        }
+        b->kicks_seen++;
     }
     memcpy(&idx, avail + 2, 2);
+    old_used = b->used_idx;
     while (b->last_avail != idx) {
         uint16_t head;
         uint32_t id;
@@ -187,10 +203,25 @@ be_serve_kick(struct be *b)
     }
     idx = b->script == S_IDX_JUMP ? (uint16_t)(b->used_idx + 100) : b->used_idx;
     __atomic_store_n((uint16_t *)(void *)(used + 2), idx, __ATOMIC_RELEASE);
+    if (b->script == S_EVENT_IDX_POLL) {
+        uint16_t ev;
+
+        /* avail_event far behind: the driver never needs to kick. */
+        ev = (uint16_t)(b->last_avail + 0x8000u);
+        __atomic_store_n((uint16_t *)(void *)(used + 4 + 8u * b->num), ev,
+                         __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        memcpy(&ev, avail + 4 + 2u * b->num, 2); /* used_event */
+        if (old_used == b->used_idx || (uint16_t)(b->used_idx - ev - 1) >=
+                                           (uint16_t)(b->used_idx - old_used)) {
+            return;
+        }
+    }
     v = 1;
     if (write(b->call, &v, sizeof(v)) < 0) {
         return;
     }
+    b->calls_sent++;
 }
 
 static void
@@ -202,6 +233,9 @@ be_handle(struct be *b, struct msg *m)
     switch (m->h.request) {
     case VU_GET_FEATURES:
         u = (1ull << 32) | (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << 9);
+        if (b->script == S_EVENT_IDX_POLL) {
+            u |= 1ull << 29;
+        }
         be_reply(b, m->h.request, &u, 8);
         return;
     case VU_GET_PROTOCOL_FEATURES:
@@ -230,6 +264,9 @@ be_handle(struct be *b, struct msg *m)
         m->nfds = 0;
         break;
     }
+    case VU_SET_FEATURES:
+        memcpy(&b->set_features, m->p, 8);
+        break;
     case VU_SET_VRING_NUM:
         memcpy(&u, m->p, 8);
         b->num = (uint16_t)(u >> 32);
@@ -293,11 +330,16 @@ be_main(void *opaque)
                                   {.fd = b->kick, .events = POLLIN}};
             struct msg m;
 
-            if (poll(p, b->kick >= 0 ? 2 : 1, -1) < 0) {
+            int n = poll(p, b->kick >= 0 ? 2 : 1,
+                         b->script == S_EVENT_IDX_POLL ? 5 : -1);
+
+            if (n < 0) {
                 break;
             }
             if (b->kick >= 0 && (p[1].revents & POLLIN)) {
-                be_serve_kick(b);
+                be_serve_kick(b, true);
+            } else if (n == 0 && b->kick >= 0 && b->map != NULL) {
+                be_serve_kick(b, false); /* polling daemon */
             }
             if (p[0].revents & (POLLIN | POLLHUP)) {
                 if (be_read(b, &m) < 0) {
@@ -446,6 +488,43 @@ test_shadow_good_and_clamped(void **state)
     assert_int_equal(iq_virtio_status(iq_vhost_bridge_dev(x.b)) &
                          IQ_VIRTIO_S_NEEDS_RESET,
                      0);
+    sx_fini(&x);
+}
+
+/*
+ * Event index on the shadow rings: negotiated with a daemon that offers it;
+ * a daemon that polls and asks for no kicks gets none, and it calls only
+ * when the bridge's used_event asks (one call per completion here, since
+ * the bridge catches up before the next request), all requests complete.
+ */
+static void
+test_shadow_event_idx(void **state)
+{
+    struct sx x;
+    struct iq_vhost_bridge_stats st;
+    uint32_t id = 0;
+    uint32_t len = 0;
+
+    (void)state;
+    sx_init(&x, S_EVENT_IDX_POLL);
+    vt_probe(&x.d, VT_F_V1, 1, 8);
+    for (unsigned r = 0; r < 5; r++) {
+        sx_request(&x, 64);
+        RUN_UNTIL(&x, vt_used_idx(&x.d, 0) == r + 1);
+        assert_int_equal(vt_used_idx(&x.d, 0), r + 1);
+        vt_used_elem(&x.d, 0, (uint16_t)r, &id, &len);
+        assert_int_equal(len, 16);
+        assert_int_equal(x.e.ram[0x200000], 16);
+    }
+    assert_true((x.be.set_features >> 29) & 1u);
+    iq_vhost_bridge_get_stats(x.b, &st);
+    /* The first batch precedes any avail_event from the daemon. */
+    assert_int_equal(st.kicks, 1);
+    assert_int_equal(st.kicks_suppressed, 4);
+    assert_int_equal(x.be.kicks_seen, 1);
+    assert_int_equal(x.be.calls_sent, 5);
+    assert_int_equal(st.calls, 5);
+    assert_true(iq_vhost_bridge_connected(x.b));
     sx_fini(&x);
 }
 
@@ -743,6 +822,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shadow_good_and_clamped),
         cmocka_unit_test(test_shadow_memfd_sealed),
+        cmocka_unit_test(test_shadow_event_idx),
         cmocka_unit_test(test_shadow_reset_loop_logging),
         cmocka_unit_test(test_shadow_bad_id),
         cmocka_unit_test(test_shadow_idx_jump),
