@@ -26,7 +26,7 @@
 #include "iq-spawn.h"
 #include "iq-test-util.h"
 
-#define QSD "/usr/bin/qemu-storage-daemon"
+#define QSD IQ_SPAWN_QSD
 #define RAM0 IQ_SIM_ARM_RAM0_BASE
 #define RAM0_SIZE (128ull << 20)
 #define BASE 0x2000000ull

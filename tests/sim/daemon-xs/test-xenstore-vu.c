@@ -37,7 +37,7 @@
 #error "IQ_IOREQD_PATH must be set by meson"
 #endif
 
-#define QSD "/usr/bin/qemu-storage-daemon"
+#define QSD IQ_SPAWN_QSD
 #define RAM0 IQ_SIM_ARM_RAM0_BASE
 #define RAM0_SIZE (64ull << 20)
 #define BASE 0x2000000ull
@@ -64,22 +64,10 @@ struct vx {
 };
 
 static void
-dump(const char *what, const char *path)
-{
-    char *text = iq_spawn_slurp(path);
-
-    if (text != NULL) {
-        fprintf(stderr, "---- %s (%s) ----\n%s---- end ----\n", what, path,
-                text);
-        free(text);
-    }
-}
-
-static void
 vx_dump(struct vx *x)
 {
-    dump("ioreqd log", x->log);
-    dump("qemu-storage-daemon log", x->qsd_log);
+    iq_spawn_dump("ioreqd log", x->log);
+    iq_spawn_dump("qemu-storage-daemon log", x->qsd_log);
 }
 
 static int
@@ -157,27 +145,8 @@ make_disk(struct vx *x)
 static void
 start_qsd(struct vx *x)
 {
-    char bd[256];
-    char exp[384];
-    char *argv[] = {(char *)"qemu-storage-daemon",
-                    (char *)"--blockdev",
-                    bd,
-                    (char *)"--blockdev",
-                    (char *)"driver=raw,node-name=disk0,file=file0",
-                    (char *)"--export",
-                    exp,
-                    NULL};
-    int rc;
+    int rc = iq_spawn_qsd(x->disk, x->sock, 0, x->qsd_log, WAIT_MS, &x->qsd);
 
-    snprintf(bd, sizeof(bd), "driver=file,node-name=file0,filename=%s",
-             x->disk);
-    snprintf(exp, sizeof(exp),
-             "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,"
-             "addr.path=%s,writable=on",
-             x->sock);
-    unlink(x->sock);
-    assert_int_equal(iq_spawn(QSD, argv, NULL, NULL, x->qsd_log, &x->qsd), 0);
-    rc = iq_spawn_wait_path(x->sock, x->qsd, WAIT_MS);
     if (rc < 0) {
         vx_dump(x);
         fail_msg("qemu-storage-daemon did not listen: %s", strerror(-rc));

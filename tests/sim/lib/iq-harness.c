@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -89,4 +90,44 @@ iq_spawn_wait_path(const char *path, pid_t pid, unsigned timeout_ms)
         iq_test_sleep_ms(10);
     }
     return -ETIMEDOUT;
+}
+
+int
+iq_spawn_qsd(const char *disk, const char *sock, unsigned queues,
+             const char *log_path, unsigned timeout_ms, pid_t *pid)
+{
+    char bd[256];
+    char exp[384];
+    char nq[32] = "";
+    char *argv[] = {(char *)"qemu-storage-daemon",
+                    (char *)"--blockdev",
+                    bd,
+                    (char *)"--blockdev",
+                    (char *)"driver=raw,node-name=disk0,file=file0",
+                    (char *)"--export",
+                    exp,
+                    NULL};
+    int rc;
+
+    if (queues > 0) {
+        snprintf(nq, sizeof(nq), ",num-queues=%u", queues);
+    }
+    if (snprintf(bd, sizeof(bd), "driver=file,node-name=file0,filename=%s",
+                 disk) >= (int)sizeof(bd) ||
+        snprintf(exp, sizeof(exp),
+                 "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,"
+                 "addr.path=%s,writable=on%s",
+                 sock, nq) >= (int)sizeof(exp)) {
+        return -ENAMETOOLONG;
+    }
+    (void)unlink(sock);
+    rc = iq_spawn(IQ_SPAWN_QSD, argv, NULL, NULL, log_path, pid);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = iq_spawn_wait_path(sock, *pid, timeout_ms);
+    if (rc < 0) {
+        (void)iq_spawn_stop(pid, SIGKILL, 5000, NULL);
+    }
+    return rc;
 }

@@ -2,7 +2,8 @@
 /*
  * Process helpers shared by the sim tests, the benches and the demo: start
  * ioreqd for a simulator's domain and wait until it serves, stop a child
- * with a SIGKILL fallback, and wait for a path (a socket) to appear.
+ * with a SIGKILL fallback, wait for a path (a socket) to appear, and start
+ * qemu-storage-daemon on a raw file.
  * Part of the iq-guest library (tests/sim/lib).
  */
 #ifndef IQ_TESTS_SIM_IQ_HARNESS_H
@@ -47,5 +48,18 @@ int iq_spawn_stop(pid_t *pid, int sig, unsigned timeout_ms, int *status);
  * (reaped) as soon as that child exits. 0 or -ETIMEDOUT.
  */
 int iq_spawn_wait_path(const char *path, pid_t pid, unsigned timeout_ms);
+
+/* Where Debian installs qemu-storage-daemon (package qemu-system-common). */
+#define IQ_SPAWN_QSD "/usr/bin/qemu-storage-daemon"
+
+/*
+ * Start qemu-storage-daemon exporting the raw file `disk` as vhost-user-blk
+ * (writable, `queues` queues; 0: the daemon's default) on the Unix socket
+ * `sock` (removed first), output to `log_path`, and wait up to `timeout_ms`
+ * until it listens. Returns 0 with *pid set, or -errno (the daemon, if it
+ * started, is killed).
+ */
+int iq_spawn_qsd(const char *disk, const char *sock, unsigned queues,
+                 const char *log_path, unsigned timeout_ms, pid_t *pid);
 
 #endif /* IQ_TESTS_SIM_IQ_HARNESS_H */

@@ -202,3 +202,15 @@ iq_spawn_slurp(const char *path)
     buf[len] = '\0';
     return buf;
 }
+
+void
+iq_spawn_dump(const char *what, const char *path)
+{
+    char *text = iq_spawn_slurp(path);
+
+    if (text != NULL) {
+        fprintf(stderr, "---- %s (%s) ----\n%s---- end ----\n", what, path,
+                text);
+        free(text);
+    }
+}

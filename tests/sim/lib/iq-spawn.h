@@ -50,5 +50,7 @@ int iq_spawn_wait_clean(struct iq_sim *sim, unsigned timeout_ms,
 
 /* Read a whole (small) file into a malloc'ed NUL-terminated string. */
 char *iq_spawn_slurp(const char *path);
+/* Print the file at `path` to stderr between "---- what (path) ----" lines. */
+void iq_spawn_dump(const char *what, const char *path);
 
 #endif /* IQ_TESTS_SIM_IQ_SPAWN_H */

@@ -70,7 +70,7 @@
 #include "iq-spawn.h"
 #include "iq-test-util.h"
 
-#define QSD "/usr/bin/qemu-storage-daemon"
+#define QSD IQ_SPAWN_QSD
 #define RAM0 IQ_SIM_ARM_RAM0_BASE
 #define RAM0_SIZE (64ull << 20)
 #define VU_BASE 0x2000000ull
@@ -625,16 +625,6 @@ loop_main(void *arg)
 static void
 start_qsd(struct env *e)
 {
-    char bd1[256];
-    char exp[384];
-    char *argv[] = {(char *)"qemu-storage-daemon",
-                    (char *)"--blockdev",
-                    bd1,
-                    (char *)"--blockdev",
-                    (char *)"driver=raw,node-name=disk0,file=file0",
-                    (char *)"--export",
-                    exp,
-                    NULL};
     int fd;
 
     fd = open(e->disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -644,14 +634,8 @@ start_qsd(struct env *e)
     iq_test_fill_random(e->ref, DISK_SIZE, 0x5eed);
     assert_int_equal(pwrite(fd, e->ref, DISK_SIZE, 0), (ssize_t)DISK_SIZE);
     close(fd);
-    snprintf(bd1, sizeof(bd1), "driver=file,node-name=file0,filename=%s",
-             e->disk);
-    snprintf(exp, sizeof(exp),
-             "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,"
-             "addr.path=%s,writable=on,num-queues=2",
-             e->sock);
-    assert_int_equal(iq_spawn(QSD, argv, NULL, NULL, e->peer_log, &e->peer), 0);
-    assert_int_equal(iq_spawn_wait_path(e->sock, e->peer, WAIT_MS), 0);
+    assert_int_equal(
+        iq_spawn_qsd(e->disk, e->sock, 2, e->peer_log, WAIT_MS, &e->peer), 0);
 }
 
 static void

@@ -34,7 +34,7 @@
 #error "IQ_IOREQD_PATH must be set by meson"
 #endif
 
-#define QSD "/usr/bin/qemu-storage-daemon"
+#define QSD IQ_SPAWN_QSD
 #define TESTPMD "/usr/bin/dpdk-testpmd"
 #define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 
@@ -62,22 +62,10 @@ struct vx {
 };
 
 static void
-dump(const char *what, const char *path)
-{
-    char *text = iq_spawn_slurp(path);
-
-    if (text != NULL) {
-        fprintf(stderr, "---- %s (%s) ----\n%s---- end ----\n", what, path,
-                text);
-        free(text);
-    }
-}
-
-static void
 vx_dump(struct vx *x)
 {
-    dump("ioreqd log", x->log);
-    dump("daemon log", x->peer_log);
+    iq_spawn_dump("ioreqd log", x->log);
+    iq_spawn_dump("daemon log", x->peer_log);
 }
 
 static int
@@ -150,27 +138,8 @@ vx_teardown(void **state)
 static void
 start_qsd(struct vx *x)
 {
-    char bd1[256];
-    char exp[384];
-    char *argv[] = {(char *)"qemu-storage-daemon",
-                    (char *)"--blockdev",
-                    bd1,
-                    (char *)"--blockdev",
-                    (char *)"driver=raw,node-name=disk0,file=file0",
-                    (char *)"--export",
-                    exp,
-                    NULL};
-    int rc;
+    int rc = iq_spawn_qsd(x->disk, x->sock, 2, x->peer_log, WAIT_MS, &x->peer);
 
-    snprintf(bd1, sizeof(bd1), "driver=file,node-name=file0,filename=%s",
-             x->disk);
-    snprintf(exp, sizeof(exp),
-             "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,"
-             "addr.path=%s,writable=on,num-queues=2",
-             x->sock);
-    unlink(x->sock);
-    assert_int_equal(iq_spawn(QSD, argv, NULL, NULL, x->peer_log, &x->peer), 0);
-    rc = iq_spawn_wait_path(x->sock, x->peer, WAIT_MS);
     if (rc < 0) {
         vx_dump(x);
         fail_msg("qemu-storage-daemon did not listen: %s", strerror(-rc));
