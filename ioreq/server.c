@@ -21,8 +21,18 @@
 #define LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
 
-bool
-iq_ioreq_slot_service(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
+/* How often one wake-up serves a slot that another agent handed back. */
+#define SLOT_RACE_ROUNDS 4u
+
+enum slot_outcome {
+    SLOT_ANSWERED, /* we answered it */
+    SLOT_NOT_READY, /* nothing to do (spurious) */
+    SLOT_REDO, /* handed back READY while we held it: serve it again */
+    SLOT_TAKEN, /* answered by another agent while we held it */
+};
+
+static enum slot_outcome
+slot_service_once(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
 {
     struct iq_ioreq_req req;
     uint8_t flags = LOAD(&slot->flags);
@@ -30,8 +40,7 @@ iq_ioreq_slot_service(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
 
     if ((flags & IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_READY) {
         /* Already answered (e.g. by privcmd ioeventfd) or not ours. */
-        ctx->st.spurious++;
-        return false;
+        return SLOT_NOT_READY;
     }
     /*
      * Claim it: READY -> INPROCESS in one step, so that an agent racing
@@ -41,8 +50,7 @@ iq_ioreq_slot_service(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
     busy = (uint8_t)((flags & ~IQ_SLOT_STATE_MASK) | IQ_IOREQ_STATE_INPROCESS);
     if (!__atomic_compare_exchange_n(&slot->flags, &flags, busy, false,
                                      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-        ctx->st.spurious++;
-        return false;
+        return SLOT_NOT_READY;
     }
     /* State READY is published after the other fields. */
     rmb();
@@ -57,12 +65,60 @@ iq_ioreq_slot_service(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
     flags &= (uint8_t)~IQ_SLOT_STATE_MASK;
 
     iq_ioreq_handle(ctx, &req);
-    STORE(&slot->data, req.data);
+    if (req.dir_read) {
+        /*
+         * Only reads answer with data. A write's slot may hold another
+         * request by now (below); Linux's privcmd handler, the one agent
+         * that can take a slot from us, takes writes only.
+         */
+        STORE(&slot->data, req.data);
+    }
     /* The answer must be visible before the state says so. */
     wmb();
-    STORE(&slot->flags, (uint8_t)(flags | IQ_IORESP_STATE_READY));
-    ctx->st.ioreqs++;
-    return true;
+    /*
+     * INPROCESS -> IORESP_READY only if the slot is still as we left it:
+     * Linux's privcmd ioeventfd handler writes the state without a
+     * compare-and-swap, so it may have answered this write itself (and Xen
+     * may already have put the vCPU's next request here), or handed the
+     * slot back READY after finding no queue of its own.
+     */
+    if (__atomic_compare_exchange_n(
+            &slot->flags, &busy, (uint8_t)(flags | IQ_IORESP_STATE_READY),
+            false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+        ctx->st.ioreqs++;
+        return SLOT_ANSWERED;
+    }
+    ctx->st.raced++;
+    return (busy & IQ_SLOT_STATE_MASK) == IQ_IOREQ_STATE_READY ? SLOT_REDO
+                                                               : SLOT_TAKEN;
+}
+
+bool
+iq_ioreq_slot_service(struct iq_ioreq_ctx *ctx, struct iq_ioreq_slot *slot)
+{
+    for (unsigned round = 0; round < SLOT_RACE_ROUNDS; round++) {
+        switch (slot_service_once(ctx, slot)) {
+        case SLOT_ANSWERED:
+            return true;
+        case SLOT_NOT_READY:
+            if (round == 0) {
+                ctx->st.spurious++;
+            }
+            return false;
+        case SLOT_TAKEN:
+            /* The other agent notified Xen itself. */
+            return false;
+        case SLOT_REDO:
+            /*
+             * The same write handed back, or the vCPU's next request:
+             * either way READY and ours to serve (a virtio-mmio register
+             * write applied twice is harmless).
+             */
+            break;
+        }
+    }
+    /* Still READY after that many hand-backs: the next wake-up serves it. */
+    return false;
 }
 
 /*

@@ -173,6 +173,11 @@ struct iq_ioreq_stats {
     uint64_t ioreqs; /* synchronous requests answered */
     uint64_t buffered; /* buffered slots consumed (a qword counts 1) */
     uint64_t spurious; /* wake-ups whose slot was not READY */
+    /*
+     * Slots another agent (Linux privcmd ioeventfd) changed while we held
+     * them: served again when READY, left alone when answered.
+     */
+    uint64_t raced;
     uint64_t unclaimed; /* accesses no region claimed */
     uint64_t invalidates;
     uint64_t unknown_type;

@@ -15,7 +15,14 @@
  *    counts a spurious wake-up (ioreq.h: iq_ioreq_stats.spurious). The
  *    handler marks *every* READY COPY write INPROCESS while it looks for a
  *    match and puts READY back when none matches; ioreq/xen.c waits that
- *    window out (bounded) instead of taking INPROCESS as "answered".
+ *    window out (bounded) instead of taking INPROCESS as "answered". Its
+ *    state writes are plain stores, so it can still change a slot ioreqd
+ *    has claimed: ioreqd answers with a compare-and-swap from its own
+ *    INPROCESS and, when that fails, serves the slot again if it is READY
+ *    (the same write handed back, or the vCPU's next request) or leaves
+ *    it if the kernel answered it (ioreq/server.c; stats "raced"). What
+ *    remains is the kernel's own window: a hand-back that lands after
+ *    ioreqd's answer would leave the slot READY with no one notified.
  *  - IOCTL_PRIVCMD_IRQFD: the kernel keeps a pre-built struct xen_dm_op and
  *    issues it each time the daemon signals its call eventfd. On Arm that
  *    is XEN_DMOP_set_irq_level(spi, 1). libxl describes virtio-mmio SPIs as

@@ -20,12 +20,25 @@
 #define DEV_REGS 8192u
 #define DEV_LOG 64u
 
+#define MMIO_BASE 0x1000ull
+
 enum dev_mode {
     DEV_REGFILE = 0,
     DEV_FIFO, /* reads return 1, 2, 3, ... */
     DEV_GARBAGE, /* reads return garbage above `size` */
     DEV_SELF_UNMAP, /* the first write unmaps the device's own region */
     DEV_PRODUCER, /* the 100th write queues more buffered slots */
+    /*
+     * Each write plays Linux's privcmd ioeventfd handler on `race_slot`
+     * while ioreqd holds it (race_kind, then back to DEV_REGFILE).
+     */
+    DEV_KERNEL_RACE,
+};
+
+enum race_kind {
+    RACE_HAND_BACK, /* no queue matched: state put back to READY */
+    RACE_ANSWERED, /* matched: IORESP_READY (and Xen not yet done) */
+    RACE_NEXT, /* matched, Xen finished, the vCPU's next request is READY */
 };
 
 struct dev_access {
@@ -44,6 +57,9 @@ struct fakedev {
     struct iq_ioreq_ctx *ctx;
     struct iq_region *self;
     struct iq_ioreq_bufpage *pg;
+    struct iq_ioreq_slot *race_slot;
+    enum race_kind race_kind;
+    unsigned races; /* DEV_KERNEL_RACE: writes to interfere with */
 };
 
 static void
@@ -109,6 +125,26 @@ dev_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
         d->self = NULL;
         d->mode = DEV_REGFILE;
         return;
+    }
+    if (d->mode == DEV_KERNEL_RACE && d->races > 0) {
+        struct iq_ioreq_slot *r = d->race_slot;
+        uint8_t f = (uint8_t)(r->flags & ~IQ_SLOT_STATE_MASK);
+
+        d->races--;
+        switch (d->race_kind) {
+        case RACE_HAND_BACK:
+            r->flags = (uint8_t)(f | IQ_IOREQ_STATE_READY);
+            break;
+        case RACE_ANSWERED:
+            r->flags = (uint8_t)(f | IQ_IORESP_STATE_READY);
+            break;
+        default: /* the next request: a read of offset 8 */
+            r->addr = MMIO_BASE + 8;
+            r->size = 4;
+            r->data = 0;
+            r->flags = (uint8_t)(IQ_IOREQ_STATE_READY | IQ_SLOT_DIR_READ);
+            break;
+        }
     }
     if (d->mode == DEV_PRODUCER && d->nlog == 100) {
         /* Xen keeps queueing while we drain: 10 more 1-byte writes. */
@@ -206,7 +242,6 @@ struct fix {
     struct iq_region *r2;
 };
 
-#define MMIO_BASE 0x1000ull
 #define MMIO_SIZE 0x100ull
 
 static int
@@ -938,6 +973,68 @@ test_slot_service(void **state)
                      IQ_IORESP_STATE_READY | IQ_SLOT_DF | IQ_SLOT_DATA_IS_PTR);
 }
 
+/*
+ * Linux's privcmd ioeventfd handler writes slot states without a
+ * compare-and-swap; when it changes a slot ioreqd holds, ioreqd neither
+ * overwrites what is there now nor leaves a READY slot behind.
+ */
+static void
+test_slot_kernel_race(void **state)
+{
+    struct fix *f = *state;
+    struct iq_ioreq_slot s;
+
+    f->dev.race_slot = &s;
+    f->dev.mode = DEV_KERNEL_RACE;
+
+    /* Handed back READY once: the same write is served again. */
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 1);
+    f->dev.race_kind = RACE_HAND_BACK;
+    f->dev.races = 1;
+    assert_true(iq_ioreq_slot_service(&f->ctx, &s));
+    assert_int_equal(f->dev.nlog, 2);
+    assert_int_equal(f->dev.log[1].off, 0x50);
+    assert_int_equal(s.flags, IQ_IORESP_STATE_READY);
+    assert_int_equal(f->ctx.st.raced, 1);
+    assert_int_equal(f->ctx.st.ioreqs, 1);
+
+    /* Answered by the kernel meanwhile: left alone, no notification. */
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 0x77);
+    f->dev.race_kind = RACE_ANSWERED;
+    f->dev.races = 1;
+    assert_false(iq_ioreq_slot_service(&f->ctx, &s));
+    assert_int_equal(s.flags, IQ_IORESP_STATE_READY);
+    assert_int_equal(s.data, 0x77);
+    assert_int_equal(f->ctx.st.raced, 2);
+    assert_int_equal(f->ctx.st.spurious, 0);
+
+    /*
+     * Answered, and the vCPU's next request (a read) already READY: it is
+     * served, not overwritten by the old write's answer.
+     */
+    le_put(f->dev.regs + 8, 0x5eedf00d, 4);
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 0x1234);
+    f->dev.race_kind = RACE_NEXT;
+    f->dev.races = 1;
+    f->dev.nlog = 0;
+    assert_true(iq_ioreq_slot_service(&f->ctx, &s));
+    assert_int_equal(f->dev.nlog, 2);
+    assert_false(f->dev.log[1].write);
+    assert_int_equal(f->dev.log[1].off, 8);
+    assert_int_equal(s.data, 0x5eedf00d);
+    assert_int_equal(s.flags, IQ_IORESP_STATE_READY | IQ_SLOT_DIR_READ);
+
+    /* Handed back on every round: bounded, the slot stays READY. */
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 2);
+    f->dev.race_kind = RACE_HAND_BACK;
+    f->dev.races = 1000;
+    f->dev.nlog = 0;
+    assert_false(iq_ioreq_slot_service(&f->ctx, &s));
+    assert_int_equal(f->dev.nlog, 4);
+    assert_int_equal(s.flags & IQ_SLOT_STATE_MASK, IQ_IOREQ_STATE_READY);
+    f->dev.mode = DEV_REGFILE;
+}
+
 static void
 test_invalidate(void **state)
 {
@@ -1220,6 +1317,8 @@ main(void)
         cmocka_unit_test(test_pci_sbdf),
         cmocka_unit_test_setup_teardown(test_pci_config, setup_x86, teardown),
         cmocka_unit_test_setup_teardown(test_slot_service, setup_arm, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_kernel_race, setup_arm,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_invalidate, setup_arm, teardown),
         cmocka_unit_test_setup_teardown(test_timeoffset_unknown, setup_x86,
                                         teardown),
