@@ -3,13 +3,14 @@
 # infrastructure-only retry, and collect the scenario results. The caller
 # defines say(), boot LOG ARG and $W.
 
-# e2e_boot_retrying ARG LABEL: boot once, and once more only if dom0 never
-# started the tests (QEMU died or timed out first) — never for a failed
-# check. Sets E2E_LOG and E2E_RC; copies the log to $W/logs/last.log.
+# e2e_boot_retrying ARG LABEL [NAME]: boot once, and once more only if dom0
+# never started the tests (QEMU died or timed out first) — never for a
+# failed check. Sets E2E_LOG ($W/logs/NAME-N.log, NAME default run) and
+# E2E_RC; copies the log to $W/logs/last.log.
 e2e_boot_retrying() {
-    local arg=$1 label=$2 attempt=1
+    local arg=$1 label=$2 name=${3:-run} attempt=1
     while :; do
-        E2E_LOG=$W/logs/run-$attempt.log
+        E2E_LOG=$W/logs/$name-$attempt.log
         say "run: attempt $attempt${label:+, $label}, log $E2E_LOG"
         E2E_RC=0
         boot "$E2E_LOG" "$arg" || E2E_RC=$?

@@ -4,7 +4,8 @@
 # Real-Xen end-to-end suite: Xen 4.17 (arm64, rebuilt with
 # CONFIG_IOREQ_SERVER=y) under qemu-system-aarch64 (TCG), a Debian arm64
 # Linux dom0 running the cross-built ioreqd, and Linux domUs whose disks are
-# served by it. Everything comes from Debian 12 packages.
+# served by it. Everything comes from Debian 12 packages (the 6.12 dom0 of
+# vhost-mmap-612 from bookworm-backports).
 #
 #   tests/e2e/run.sh [STAGE...]
 #
@@ -24,6 +25,9 @@
 #   E2E_IOREQD       development only: use this arm64 binary instead of the
 #                    cross-built daemon/ioreqd
 #   E2E_SHELL=1      with `run`: interactive dom0 shell on the terminal
+#                    (E2E_SHELL_612=1 too: with the Linux 6.12 dom0)
+#   E2E_BPO_MIRROR   Debian mirror for bookworm-backports (Linux 6.12;
+#                    default http://deb.debian.org/debian)
 #   E2E_X86=0        skip the x86 suite (tests/e2e/x86/run.sh), which a full
 #                    default run does after the arm64 one, printing one
 #                    combined `N passed, N failed`
@@ -108,61 +112,140 @@ kernel_package() {
 stage_fetch() {
     fetch_sysroot
     fetch_qsd
+    fetch_k612
+}
+
+# Download the arm64 packages $3... into $1 (those not there yet), then
+# unpack every .deb of $1 into a fresh $2.
+fetch_arm64_debs() { # debdir root package...
+    local D=$1 R=$2 p list=""
+    shift 2
+    mkdir -p "$D"
+    for p in "$@"; do
+        ls "$D/${p}_"*_arm64.deb >/dev/null 2>&1 || list="$list $p:arm64"
+    done
+    if [ -n "$list" ]; then
+        say "fetch:$list"
+        # shellcheck disable=SC2086
+        (cd "$D" && apt-get $APT_SANDBOX download -q $list >/dev/null)
+    fi
+    rm -rf "$R"
+    mkdir -p "$R"
+    for p in "$D"/*.deb; do
+        dpkg -x "$p" "$R"
+    done
 }
 
 fetch_sysroot() {
-    local S=$W/sysroot D=$W/debs k p list=""
+    local S=$W/sysroot D=$W/debs k
     if [ -f "$S/.done" ]; then
         say "fetch: sysroot cached"
         return 0
     fi
     k=$(kernel_package)
     [ -n "$k" ] || die "no arm64 kernel package (apt-get update?)"
-    mkdir -p "$D"
     # libxen-dev:arm64 is not Multi-Arch and conflicts with the amd64 one:
     # unpack everything into a private sysroot instead of installing.
-    for p in $ARM64_PACKAGES "$k"; do
-        ls "$D/${p}_"*_arm64.deb >/dev/null 2>&1 || list="$list $p:arm64"
-    done
-    if [ -n "$list" ]; then
-        say "fetch:$list"
-        # shellcheck disable=SC2086
-        (cd "$D" && apt-get $APT_SANDBOX download -q $list >/dev/null)
-    fi
-    rm -rf "$S"
-    mkdir -p "$S"
-    for p in "$D"/*.deb; do
-        dpkg -x "$p" "$S"
-    done
+    # shellcheck disable=SC2086
+    fetch_arm64_debs "$D" "$S" $ARM64_PACKAGES "$k"
     echo "${k#linux-image-}" > "$S/.kver"
     touch "$S/.done"
     say "fetch: $(ls "$D" | wc -l) debs, kernel $(cat "$S/.kver")"
 }
 
 fetch_qsd() {
-    local Q=$W/sysroot-qsd D=$W/debs-qsd p list=""
+    local Q=$W/sysroot-qsd D=$W/debs-qsd
     if [ -f "$Q/.done" ]; then
         say "fetch: qemu-storage-daemon cached"
         return 0
     fi
-    mkdir -p "$D"
-    for p in $QSD_PACKAGES; do
-        ls "$D/${p}_"*_arm64.deb >/dev/null 2>&1 || list="$list $p:arm64"
-    done
-    if [ -n "$list" ]; then
-        say "fetch:$list"
-        # shellcheck disable=SC2086
-        (cd "$D" && apt-get $APT_SANDBOX download -q $list >/dev/null)
-    fi
-    rm -rf "$Q"
-    mkdir -p "$Q"
-    for p in "$D"/*.deb; do
-        dpkg -x "$p" "$Q"
-    done
+    # shellcheck disable=SC2086
+    fetch_arm64_debs "$D" "$Q" $QSD_PACKAGES
     [ -x "$Q/usr/bin/qemu-storage-daemon" ] ||
         die "qemu-system-common:arm64 has no usr/bin/qemu-storage-daemon"
     touch "$Q/.done"
     say "fetch: qemu-storage-daemon and $(ls "$D" | wc -l) debs"
+}
+
+# Debian 12's backported Linux 6.12 for the vhost-mmap-612 boot's dom0: the
+# kernel, the headers and kbuild to rebuild xen-privcmd.ko, and the kernel
+# source (only drivers/xen/privcmd* is kept). Debian builds 6.12 without
+# CONFIG_XEN_PRIVCMD_EVENTFD (it depends on CONFIG_XEN_VIRTIO, which Debian
+# leaves off), so its privcmd has no IOCTL_PRIVCMD_IOEVENTFD/IRQFD; the
+# images stage rebuilds that one module with it. Headers exist only for the
+# newest backport, so the kernel is the one linux-image-arm64 points at
+# there. The apt lists are private to $W/k612 (the host's sources are not
+# touched).
+K612_MIRROR=${E2E_BPO_MIRROR:-http://deb.debian.org/debian}
+
+fetch_k612() {
+    local B=$W/k612 A=$W/k612/apt D=$W/k612/debs R=$W/k612/root opts
+    local kv mm base ver sver hostarch p list=""
+    if [ -f "$B/.done" ]; then
+        say "fetch: Linux 6.12 (backports) cached"
+        return 0
+    fi
+    mkdir -p "$A/lists/partial" "$A/parts" "$D"
+    hostarch=$(dpkg --print-architecture)
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\n%s\n%s\n%s\n' \
+        "$K612_MIRROR" "Components: main" "Architectures: $hostarch arm64" \
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+        > "$A/parts/bpo.sources"
+    opts="-o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts=$A/parts
+          -o Dir::State::Lists=$A/lists"
+    # shellcheck disable=SC2086
+    apt-get $opts update -q >/dev/null
+    # shellcheck disable=SC2086
+    kv=$(apt-cache $opts show --no-all-versions linux-image-arm64:arm64 |
+        sed -n 's/^Depends: linux-image-\([^ ,]*\).*/\1/p' | head -n 1)
+    # Any backported series from 6.7 on has the privcmd ioctls (6.12 today).
+    mm=$(echo "$kv" | cut -d. -f1,2)
+    case "$kv" in
+    6.[7-9].*-arm64 | 6.[1-9][0-9].*-arm64 | [7-9].*-arm64) ;;
+    *) die "bookworm-backports has no arm64 kernel >= 6.7 ('$kv')" ;;
+    esac
+    base=${kv%-arm64}
+    # shellcheck disable=SC2086
+    ver=$(apt-cache $opts show --no-all-versions \
+        "linux-image-$kv:arm64" | sed -n 's/^Version: //p')
+    # shellcheck disable=SC2086
+    sver=$(apt-cache $opts show --no-all-versions "linux-source-$mm" |
+        sed -n 's/^Version: //p')
+    [ "$ver" = "$sver" ] ||
+        die "linux-source-$mm $sver does not match the kernel $ver"
+    for p in "linux-image-$kv:arm64" "linux-headers-$kv:arm64" \
+        "linux-headers-$base-common" "linux-kbuild-$base:$hostarch" \
+        "linux-source-$mm"; do
+        ls "$D/${p%%:*}_"*.deb >/dev/null 2>&1 || list="$list $p"
+    done
+    if [ -n "$list" ]; then
+        say "fetch:$list"
+        # shellcheck disable=SC2086
+        (cd "$D" && apt-get $opts $APT_SANDBOX download -q $list >/dev/null)
+    fi
+    rm -rf "$R" "$B/src"
+    mkdir -p "$R" "$B/src"
+    for p in "$D/linux-image-${kv}_"*.deb "$D/linux-headers-"*.deb \
+        "$D/linux-kbuild-"*.deb; do
+        dpkg -x "$p" "$R"
+    done
+    # Only the Xen modules are used.
+    find "$R/lib/modules/$kv/kernel" -mindepth 1 -maxdepth 1 \
+        ! -name drivers -exec rm -rf {} +
+    find "$R/lib/modules/$kv/kernel/drivers" -mindepth 1 -maxdepth 1 \
+        ! -name xen -exec rm -rf {} +
+    # The headers' Makefile includes the common one by its absolute path.
+    echo "include $R/usr/src/linux-headers-$base-common/Makefile" \
+        > "$R/usr/src/linux-headers-$kv/Makefile"
+    dpkg --fsys-tarfile "$D/linux-source-${mm}_"*.deb |
+        tar -xO "./usr/src/linux-source-$mm.tar.xz" | xz -dc |
+        tar -x -C "$B/src" --strip-components=1 \
+            --wildcards "linux-source-$mm/drivers/xen/privcmd*"
+    [ -f "$B/src/drivers/xen/privcmd.c" ] ||
+        die "no drivers/xen/privcmd.c in linux-source-$mm"
+    echo "$kv" > "$B/.kver"
+    touch "$B/.done"
+    say "fetch: Linux $kv ($ver) from bookworm-backports"
 }
 
 # ---- xen -------------------------------------------------------------------
@@ -257,6 +340,12 @@ stage_ioreqd() {
     # Guest and dom0 I/O checker: static, so the domU needs no libc.
     $TRIPLE-gcc -static -O2 -Wall -Wextra -D_GNU_SOURCE \
         -o "$O/iq-e2e-io" "$E2E/guest/iq-e2e-io.c"
+    # The vhost-user test peer of vhost-mmap-612 (XEN_MMAP, foreign maps).
+    $TRIPLE-gcc -std=c11 -O2 -Wall -Wextra -I"$S/usr/include" \
+        -o "$O/iq-vu-rng" "$E2E/dom0/iq-vu-rng.c" \
+        -L"$S/usr/lib/aarch64-linux-gnu" -lxenforeignmemory \
+        -Wl,-rpath-link,"$S/usr/lib/aarch64-linux-gnu" \
+        -Wl,-rpath-link,"$S/lib/aarch64-linux-gnu"
     say "ioreqd: $(file -b "$O/ioreqd" | cut -d, -f1-2)"
 }
 
@@ -306,8 +395,112 @@ copy_qsd() { # dom0-root
     done
 }
 
+# Debian's 6.12 xen-privcmd.ko rebuilt with CONFIG_XEN_PRIVCMD_EVENTFD=y
+# (the ioeventfd/irqfd ioctls), out of tree against Debian's own headers,
+# kbuild and source of that kernel (same compiler: Debian's
+# gcc-aarch64-linux-gnu 12). Unsigned: Debian's kernel loads it (no
+# MODULE_SIG_FORCE) and marks itself tainted.
+build_privcmd_612() { # dest.ko
+    local B=$W/k612 K kv Mo=$W/k612/privcmd
+    kv=$(cat "$B/.kver")
+    K=$B/root/usr/src/linux-headers-$kv
+    if [ -f "$Mo/xen-privcmd.ko" ]; then
+        cp "$Mo/xen-privcmd.ko" "$1"
+        return 0
+    fi
+    rm -rf "$Mo"
+    mkdir -p "$Mo"
+    cp "$B/src/drivers/xen/"privcmd* "$Mo/"
+    printf '%s\n' 'obj-m := xen-privcmd.o' \
+        'xen-privcmd-y := privcmd.o privcmd-buf.o' \
+        'ccflags-y := -DCONFIG_XEN_PRIVCMD_EVENTFD=1' > "$Mo/Kbuild"
+    # No BTF for the module (pahole is not needed).
+    make -C "$K" M="$Mo" ARCH=arm64 CROSS_COMPILE=$TRIPLE- \
+        CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$Mo/build.log" 2>&1 ||
+        { tail -n 20 "$Mo/build.log"; die "xen-privcmd.ko build failed"; }
+    $TRIPLE-strip --strip-debug "$Mo/xen-privcmd.ko"
+    $TRIPLE-nm "$Mo/xen-privcmd.ko" | grep -q irqfd_wakeup ||
+        die "the rebuilt xen-privcmd.ko has no irqfd support"
+    cp "$Mo/xen-privcmd.ko" "$1"
+    say "images: xen-privcmd.ko for $kv rebuilt with XEN_PRIVCMD_EVENTFD"
+}
+
+# The partial device tree (xl device_tree=) of vhost-mmap-612's guest: a
+# virtio-mmio node under /passthrough, which libxl 4.17 copies into the
+# guest's tree (it makes nodes only for virtio disks itself). The
+# interrupt parent is the guest GIC's fixed phandle 65000; the SPI is
+# edge-rising like libxl's virtio nodes. Written as a flattened device
+# tree (version 17) without dtc.
+make_rng_dtb() { # base size irq out
+    python3 - "$@" <<'PY'
+import struct
+import sys
+
+base, size, irq, out = (int(sys.argv[1], 0), int(sys.argv[2], 0),
+                        int(sys.argv[3]), sys.argv[4])
+strs, offs, st = bytearray(), {}, bytearray()
+
+
+def pad(b):
+    return b + b"\0" * (-len(b) % 4)
+
+
+def node(name):
+    st.extend(struct.pack(">I", 1) + pad(name.encode() + b"\0"))
+
+
+def end():
+    st.extend(struct.pack(">I", 2))
+
+
+def prop(name, val=b""):
+    if name not in offs:
+        offs[name] = len(strs)
+        strs.extend(name.encode() + b"\0")
+    st.extend(struct.pack(">III", 3, len(val), offs[name]) + pad(val))
+
+
+def cells(*c):
+    return struct.pack(">%dI" % len(c), *c)
+
+
+node("")
+prop("#address-cells", cells(2))
+prop("#size-cells", cells(2))
+node("passthrough")
+prop("compatible", b"simple-bus\0")
+prop("ranges")
+prop("#address-cells", cells(2))
+prop("#size-cells", cells(2))
+node("virtio@%x" % base)
+prop("compatible", b"virtio,mmio\0")
+prop("reg", cells(base >> 32, base & 0xffffffff, size >> 32,
+                  size & 0xffffffff))
+prop("interrupt-parent", cells(65000))
+prop("interrupts", cells(0, irq - 32, 1))
+prop("dma-coherent")
+end()
+end()
+end()
+st.extend(struct.pack(">I", 9))
+rsv = b"\0" * 16
+o_st = 40 + len(rsv)
+o_str = o_st + len(st)
+hdr = struct.pack(">10I", 0xd00dfeed, o_str + len(strs), o_st, o_str, 40,
+                  17, 16, 0, len(strs), len(st))
+with open(out, "wb") as f:
+    f.write(hdr + rsv + bytes(st) + bytes(strs))
+PY
+}
+
+# The vhost-mmap-612 device: the first virtio-mmio slot and SPI of Xen's
+# guest layout (GUEST_VIRTIO_MMIO_BASE, GUEST_VIRTIO_MMIO_SPI_FIRST), free
+# because that guest has no virtio disk.
+RNG_BASE=0x2000000
+RNG_IRQ=33
+
 stage_images() {
-    local S=$W/sysroot O=$W/out KV M U R
+    local S=$W/sysroot O=$W/out KV M U R K6 M6 X6
     KV=$(cat "$S/.kver")
     M=$S/lib/modules/$KV/kernel
     [ -x "$O/ioreqd" ] || die "run the ioreqd stage first"
@@ -323,7 +516,7 @@ stage_images() {
     cp "$E2E/guest/domu-init" "$U/init"
     chmod 755 "$U/init"
     copy_modules "$M" "$U/lib/modules" virtio_mmio virtio_blk crc16 \
-        mbcache jbd2 crc32c_generic ext4
+        mbcache jbd2 crc32c_generic ext4 virtio-rng
     (cd "$U" && find . | cpio -o -H newc --quiet | gzip -1) \
         > "$O/domu-initrd.gz"
 
@@ -352,6 +545,22 @@ stage_images() {
     mv "$R/lib/modules/$KV/kernel/drivers/xen/xenfs.ko" \
         "$R/lib/modules/$KV/kernel/drivers/xen/xenfs/" 2>/dev/null ||
         copy_modules "$M" "$R/lib/modules/$KV/kernel/drivers/xen/xenfs" xenfs
+    # vhost-mmap-612: the 6.12 dom0's Xen modules (xz in Debian's package:
+    # stored uncompressed for busybox insmod; privcmd rebuilt) next to the
+    # 6.1 ones, the vhost-user test peer and the guest's partial tree.
+    [ -f "$W/k612/.done" ] || die "run the fetch stage first (Linux 6.12)"
+    K6=$(cat "$W/k612/.kver")
+    M6=$W/k612/root/lib/modules/$K6/kernel/drivers/xen
+    X6=$R/lib/modules/$K6/kernel/drivers/xen
+    mkdir -p "$X6/xenfs"
+    for m in xen-evtchn xen-gntdev xen-gntalloc xenfs/xenfs; do
+        [ -f "$M6/$m.ko.xz" ] || die "no $m.ko.xz in Linux $K6"
+        xz -dc "$M6/$m.ko.xz" > "$X6/$m.ko"
+    done
+    build_privcmd_612 "$X6/xen-privcmd.ko"
+    cp "$W/k612/root/boot/vmlinuz-$K6" "$O/Image-612"
+    cp "$O/iq-vu-rng" "$R/opt/e2e/"
+    make_rng_dtb $RNG_BASE 0x200 $RNG_IRQ "$R/opt/e2e/vurng.dtb"
     cp "$O/Image" "$R/domu/Image"
     cp "$O/domu-initrd.gz" "$R/domu/initrd.gz"
     (cd "$R" && find . | cpio -o -H newc --quiet) > "$O/dom0-initrd.cpio"
@@ -361,19 +570,24 @@ stage_images() {
 
 # ---- run -------------------------------------------------------------------
 
-ALL_SCENARIOS="pattern ext2 smp destroy reboot ro vhost-qsd"
+ALL_SCENARIOS="pattern ext2 smp destroy reboot ro vhost-qsd vhost-mmap-612"
+# Scenarios that need the Linux 6.12 dom0: a second boot of the same Xen
+# and dom0 initramfs with that kernel.
+K612_SCENARIOS="vhost-mmap-612"
 SUMMARY_DONE=0
 
-# One boot of Xen + dom0 under QEMU; the log has time stamps.
+# One boot of Xen + dom0 under QEMU; the log has time stamps. The dom0
+# kernel is $DOM0_IMAGE (default: Debian 12's, out/Image).
 boot() { # logfile scenario-list
     local O=$W/out log=$1 list=$2 t0 l n
+    local dom0=${DOM0_IMAGE:-$W/out/Image}
     local qemu=(qemu-system-aarch64
         -machine virt,virtualization=on,gic-version=3 -cpu cortex-a57
         -smp 2 -m 2048 -display none -monitor none -nic none -no-reboot
         -kernel "$O/xen"
         -append "console=dtuart dtuart=/pl011@9000000 dom0_mem=512M $(
             )dom0_max_vcpus=2 bootscrub=0 vwfi=native ${E2E_XEN_ARGS:-}"
-        -device "guest-loader,addr=0x50000000,kernel=$O/Image,bootargs=console=hvc0 earlycon=xen rdinit=/init loglevel=5 iqe2e=$list iqboot=${E2E_BOOT_TIMEOUT:-300}"
+        -device "guest-loader,addr=0x50000000,kernel=$dom0,bootargs=console=hvc0 earlycon=xen rdinit=/init loglevel=5 iqe2e=$list iqboot=${E2E_BOOT_TIMEOUT:-300}"
         -device "guest-loader,addr=0x60000000,initrd=$O/dom0-initrd.cpio")
     if [ "$list" = shell ]; then
         exec "${qemu[@]}" -serial mon:stdio
@@ -391,18 +605,40 @@ boot() { # logfile scenario-list
 }
 
 stage_run() {
-    local list
+    local list s l61="" l612="" logs=""
     list=${E2E_SCENARIOS:-$ALL_SCENARIOS}
     mkdir -p "$W/logs"
     [ -f "$W/out/dom0-initrd.cpio" ] || die "run the images stage first"
     if [ "${E2E_SHELL:-0}" = 1 ]; then
+        [ "${E2E_SHELL_612:-0}" = 1 ] && DOM0_IMAGE=$W/out/Image-612
         boot /dev/null shell
     fi
-    e2e_boot_retrying "$(echo $list | tr ' ' ':')" "scenarios: $list"
-    grep -E 'E2E-(RESULT|TIME)' "$E2E_LOG" | sed 's/^\[[^]]*\] //' |
+    for s in $list; do
+        case " $K612_SCENARIOS " in
+        *" $s "*) l612="$l612 $s" ;;
+        *) l61="$l61 $s" ;;
+        esac
+    done
+    if [ -n "$l61" ]; then
+        DOM0_IMAGE=$W/out/Image
+        # shellcheck disable=SC2086
+        e2e_boot_retrying "$(echo $l61 | tr ' ' ':')" "scenarios:$l61" run
+        logs="$logs $E2E_LOG"
+    fi
+    if [ -n "$l612" ]; then
+        DOM0_IMAGE=$W/out/Image-612
+        # shellcheck disable=SC2086
+        e2e_boot_retrying "$(echo $l612 | tr ' ' ':')" \
+            "Linux 6.12 dom0, scenarios:$l612" run-612
+        logs="$logs $E2E_LOG"
+    fi
+    [ -n "$logs" ] || die "no scenario to run"
+    # shellcheck disable=SC2086
+    cat $logs > "$W/logs/all.log"
+    grep -E 'E2E-(RESULT|TIME)' "$W/logs/all.log" | sed 's/^\[[^]]*\] //' |
         tr -d '\r' >&2 || true
     # shellcheck disable=SC2086
-    e2e_collect "$E2E_LOG" $list
+    e2e_collect "$W/logs/all.log" $list
 }
 
 # ---- main ------------------------------------------------------------------
