@@ -18,6 +18,7 @@
 #include "ioreqd/virtio-blk.h"
 #include "ioreqd/virtio-devices.h"
 #include "registry.h"
+#include "xenstore-backend.h"
 
 static void
 fill_env(struct iq_virtio_env *ve, const struct iq_dev_env *env,
@@ -233,6 +234,29 @@ vu_offload_create(const struct iq_dev_env *env, const char *name,
     return iq_privcmd_create(&pcc, out);
 }
 
+/*
+ * How much guest RAM the XEN_MMAP regions describe: the guest's maximum
+ * from xenstore (a daemon may map the regions whole and up front, which
+ * fails for RAM the guest does not have), else all of Arm RAM0.
+ */
+static uint64_t
+vu_guest_ram(const struct iq_dev_env *env, const struct iq_daemon_dev *d)
+{
+    uint64_t ram = 0;
+    int rc = iq_xs_guest_ram(env->domid, &ram);
+
+    if (rc < 0) {
+        IQ_WARN(d->name,
+                "guest RAM size unknown (xenstore memory/static-max: %s): "
+                "describing %llu MiB",
+                strerror(-rc), (unsigned long long)(VU_XEN_RAM_DEFAULT >> 20));
+        return VU_XEN_RAM_DEFAULT;
+    }
+    IQ_INFO(d->name, "guest RAM %llu MiB (xenstore memory/static-max)",
+            (unsigned long long)(ram >> 20));
+    return ram;
+}
+
 static int
 vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
           struct iq_daemon_dev *d, char *err, size_t err_len)
@@ -257,7 +281,7 @@ vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
          */
         rc = iq_vhost_mem_fake_xen(env->arch, &mem);
         if (rc == -ENOENT) {
-            rc = iq_vhost_mem_xen(env->domid, env->arch, VU_XEN_RAM_DEFAULT,
+            rc = iq_vhost_mem_xen(env->domid, env->arch, vu_guest_ram(env, d),
                                   &mem);
             xen_mem = rc == 0;
         }

@@ -379,6 +379,44 @@ iq_xs_check_devs(const struct iq_xs_devs *devs, unsigned *bad)
 /* ---- xenstore helpers ---- */
 
 int
+iq_xs_parse_static_max(const char *s, uint64_t *bytes)
+{
+    uint64_t kib;
+    int rc = iq_xs_parse_number(s, 1ull << 30, &kib); /* 1 TiB in KiB */
+
+    if (rc < 0) {
+        return rc;
+    }
+    if (kib == 0 || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))) {
+        return -EINVAL;
+    }
+    *bytes = (kib * 1024u + 4095u) & ~4095ull;
+    return 0;
+}
+
+int
+iq_xs_guest_ram(uint16_t domid, uint64_t *bytes)
+{
+    struct iq_xenstore *xs;
+    char path[64];
+    unsigned int len = 0;
+    char *v;
+    int rc;
+
+    rc = iq_xs_open(&xs);
+    if (rc < 0) {
+        return rc;
+    }
+    snprintf(path, sizeof(path), "/local/domain/%u/memory/static-max",
+             (unsigned)domid);
+    v = iq_xenstore_read(xs, IQ_XBT_NULL, path, &len);
+    rc = v != NULL ? iq_xs_parse_static_max(v, bytes) : IQ_NEG_ERRNO();
+    free(v);
+    iq_xs_close(xs);
+    return rc;
+}
+
+int
 iq_xs_open(struct iq_xenstore **out)
 {
     *out = iq_xenstore_open();

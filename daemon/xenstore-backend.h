@@ -87,6 +87,17 @@ struct iq_xs_devs {
  */
 IQ_MUST_CHECK int iq_xs_parse_number(const char *s, uint64_t max,
                                      uint64_t *out);
+/*
+ * /local/domain/<domid>/memory/static-max as libxl writes it (the guest's
+ * maximum RAM in KiB, decimal) to bytes, rounded up to a 4 KiB page; at
+ * most 1 TiB. 0, -EINVAL or -ERANGE.
+ */
+IQ_MUST_CHECK int iq_xs_parse_static_max(const char *s, uint64_t *bytes);
+/*
+ * The guest's maximum RAM in bytes, read from its xenstore memory/static-max
+ * on a connection of its own (opened and closed here). 0 or -errno.
+ */
+IQ_MUST_CHECK int iq_xs_guest_ram(uint16_t domid, uint64_t *bytes);
 /* A XenbusState value 0..6 in decimal. 0 or -EINVAL. */
 IQ_MUST_CHECK int iq_xs_parse_state(const char *s, int *out);
 /* `mode`: "w" -> rw, "r" -> read-only. 0 or -EINVAL. */

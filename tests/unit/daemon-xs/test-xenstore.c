@@ -59,6 +59,29 @@ static const struct kv disk417[] = {
 #define P418 "/local/domain/0/backend/virtio/5/0"
 
 static void
+test_static_max(void **state)
+{
+    uint64_t v = 7;
+
+    (void)state;
+    assert_int_equal(iq_xs_parse_static_max("196608", &v), 0);
+    assert_true(v == 192ull << 20);
+    /* Rounded up to a page. */
+    assert_int_equal(iq_xs_parse_static_max("5", &v), 0);
+    assert_true(v == 8192);
+    assert_int_equal(iq_xs_parse_static_max("1073741824", &v), 0);
+    assert_true(v == 1ull << 40);
+    v = 7;
+    assert_int_equal(iq_xs_parse_static_max("1073741825", &v), -ERANGE);
+    assert_int_equal(iq_xs_parse_static_max("0", &v), -EINVAL);
+    assert_int_equal(iq_xs_parse_static_max("0x1000", &v), -EINVAL);
+    assert_int_equal(iq_xs_parse_static_max("", &v), -EINVAL);
+    assert_int_equal(iq_xs_parse_static_max(NULL, &v), -EINVAL);
+    assert_int_equal(iq_xs_parse_static_max("12k", &v), -EINVAL);
+    assert_int_equal(v, 7);
+}
+
+static void
 test_number(void **state)
 {
     uint64_t v = 7;
@@ -362,6 +385,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_number),
+        cmocka_unit_test(test_static_max),
         cmocka_unit_test(test_state_mode),
         cmocka_unit_test(test_virtio_type),
         cmocka_unit_test(test_disk_417),
