@@ -141,6 +141,8 @@ struct iq_vhost_bridge {
     uint32_t irq;
     const struct iq_vhost_offload_ops *offload;
     void *offload_opaque;
+    /* An offload refusal was logged (once: the guest can repeat starts). */
+    bool offload_refusal_logged;
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -657,7 +659,8 @@ offload_try(struct iq_vhost_bridge *b, struct vb_queue *q)
         ret = b->offload->kick(b->offload_opaque, b->base + 0x50, q->index,
                                q->kick_fd, true);
         q->kick_off = ret == 0;
-        if (ret < 0) {
+        if (ret < 0 && !b->offload_refusal_logged) {
+            b->offload_refusal_logged = true;
             IQ_INFO(b->ctx, "queue %u: kick offload unavailable (%s)", q->index,
                     strerror(-ret));
         }
@@ -665,7 +668,8 @@ offload_try(struct iq_vhost_bridge *b, struct vb_queue *q)
     if (b->offload->irq != NULL) {
         ret = b->offload->irq(b->offload_opaque, b->irq, q->call_fd, true);
         q->irq_off = ret == 0;
-        if (ret < 0) {
+        if (ret < 0 && !b->offload_refusal_logged) {
+            b->offload_refusal_logged = true;
             IQ_INFO(b->ctx, "queue %u: irq offload unavailable (%s)", q->index,
                     strerror(-ret));
         }
