@@ -605,6 +605,7 @@ msg_out(struct iq_lsi *lsi, const uint8_t *m, unsigned n)
             abort_nexus(lsi, b == MSG_CLEAR_QUEUE);
             return;
         case MSG_BUS_DEVICE_RESET:
+            iq_scsi_target_reset_async(lsi->targets[lsi->sel_target]);
             abort_nexus(lsi, true);
             return;
         case MSG_EXTENDED:

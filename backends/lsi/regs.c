@@ -229,6 +229,10 @@ iq_lsi_reg_writeb(struct iq_lsi *lsi, unsigned off, uint8_t v)
             lsi->stats.bus_resets++;
             iq_lsi_stop(lsi);
             iq_lsi_bus_reset(lsi);
+            /* Every target sees the RST: unit attention on each LUN. */
+            for (unsigned t = 0; t < IQ_LSI_MAX_TARGETS; t++) {
+                iq_scsi_target_reset_async(lsi->targets[t]);
+            }
             lsi->r[R_SIST0] |= SIST0_RST;
             iq_lsi_update_irq(lsi);
         }

@@ -1313,14 +1313,23 @@ iq_scsi_target_has_lun(const struct iq_scsi_target *t, unsigned lun)
 }
 
 void
+iq_scsi_target_reset_async(struct iq_scsi_target *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < IQ_SCSI_MAX_LUNS; i++) {
+        t->luns[i].sense_valid = false;
+        t->luns[i].ua = t->luns[i].present && t->luns[i].ua_enabled;
+    }
+}
+
+void
 iq_scsi_target_reset(struct iq_scsi_target *t)
 {
     if (t == NULL) {
         return;
     }
     drain_all(t);
-    for (unsigned i = 0; i < IQ_SCSI_MAX_LUNS; i++) {
-        t->luns[i].sense_valid = false;
-        t->luns[i].ua = t->luns[i].present && t->luns[i].ua_enabled;
-    }
+    iq_scsi_target_reset_async(t);
 }

@@ -143,5 +143,11 @@ void iq_scsi_task_submit(struct iq_scsi_target *t, struct iq_scsi_task *task);
  * LUN (unless no_unit_attention), as a real disk does after a bus reset.
  */
 void iq_scsi_target_reset(struct iq_scsi_target *t);
+/*
+ * The same unit attention and cleared sense without waiting: for an
+ * initiator that resets the bus or the target while tasks may still run
+ * (their done() comes later as usual; the initiator has dropped them).
+ */
+void iq_scsi_target_reset_async(struct iq_scsi_target *t);
 
 #endif /* IQ_INCLUDE_SCSI_H */

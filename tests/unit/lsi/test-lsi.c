@@ -26,6 +26,7 @@
 #define BUF 0x8000u
 #define BUF2 0x20000u
 
+#define REG_SCNTL1 0x01
 #define REG_DSTAT 0x0c
 #define REG_SSTAT0 0x0d
 #define REG_DSA 0x10
@@ -237,6 +238,48 @@ test_seabios_rw(void **state)
         assert_int_equal(h->ram[STATUS], 0);
         assert_int_equal(h->ram[MSGIN], 0);
     }
+}
+
+/*
+ * A SCSI bus reset (SCNTL1.RST) reaches every target: the next command of
+ * each LUN gets CHECK CONDITION with the POWER ON / RESET unit attention
+ * (29h), INQUIRY excepted, as a real disk does.
+ */
+static void
+test_bus_reset_unit_attention(void **state)
+{
+    struct lh *h = *state;
+    static const uint8_t tur[6] = {0};
+    static const uint8_t inq[6] = {0x12, 0, 0, 0, 36, 0};
+    static const uint8_t rs[6] = {0x03, 0, 0, 0, 18, 0};
+    struct iq_lsi_stats st;
+
+    /* Whatever power-on attention there was is consumed. */
+    (void)seabios_cmd(h, 0, 0x80, tur, 6, false, 0);
+    (void)seabios_cmd(h, 2, 0x80, tur, 6, false, 0);
+    assert_int_equal(seabios_cmd(h, 0, 0x80, tur, 6, false, 0), 0x84);
+    assert_int_equal(h->ram[STATUS], 0);
+
+    lh_wr(h, REG_SCNTL1, 0x08, 1); /* assert RST */
+    lh_wr(h, REG_SCNTL1, 0x00, 1);
+    assert_int_equal(lh_rd(h, REG_SIST0, 1) & 0x02, 0x02);
+    iq_lsi_get_stats(h->lsi, &st);
+    assert_int_equal(st.bus_resets, 1);
+
+    assert_int_equal(seabios_cmd(h, 0, 0x80, inq, 6, true, 36), 0x84);
+    assert_int_equal(h->ram[STATUS], 0);
+    assert_int_equal(seabios_cmd(h, 0, 0x80, tur, 6, false, 0), 0x84);
+    assert_int_equal(h->ram[STATUS], 2);
+    /* Target 2 too; its sense says 29h (power on, reset). */
+    assert_int_equal(seabios_cmd(h, 2, 0x80, tur, 6, false, 0), 0x84);
+    assert_int_equal(h->ram[STATUS], 2);
+    assert_int_equal(seabios_cmd(h, 2, 0x80, rs, 6, true, 18), 0x84);
+    assert_int_equal(h->ram[STATUS], 0);
+    assert_int_equal(h->ram[BUF + 2] & 0x0f, 0x06);
+    assert_int_equal(h->ram[BUF + 12], 0x29);
+    /* Reported once. */
+    assert_int_equal(seabios_cmd(h, 0, 0x80, tur, 6, false, 0), 0x84);
+    assert_int_equal(h->ram[STATUS], 0);
 }
 
 /* With COMMAND.MASTER clear the chip reaches no guest RAM: bus fault. */
@@ -1308,6 +1351,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_select_timeout_sym, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_bus_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_reset_unit_attention, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_select_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phase_mismatch, setup, teardown),
