@@ -571,10 +571,11 @@ iq_domain_log_stats(const struct iq_domain *d, int level)
         iq_ioreq_get_stats(d->srv, &is);
         iq_log(level, d->ctx,
                "stats: ioreq ioreqs=%llu buffered=%llu spurious=%llu "
-               "raced=%llu unclaimed=%llu invalidates=%llu "
-               "unknown_type=%llu gmem_errors=%llu",
+               "raced=%llu taker_timeouts=%llu unclaimed=%llu "
+               "invalidates=%llu unknown_type=%llu gmem_errors=%llu",
                (unsigned long long)is.ioreqs, (unsigned long long)is.buffered,
                (unsigned long long)is.spurious, (unsigned long long)is.raced,
+               (unsigned long long)is.taker_timeouts,
                (unsigned long long)is.unclaimed,
                (unsigned long long)is.invalidates,
                (unsigned long long)is.unknown_type,

@@ -192,6 +192,7 @@ con_destroy(struct iq_daemon_dev *d)
 struct vu_host {
     struct iq_vhost_bridge *b;
     struct iq_privcmd *pc;
+    struct iq_ioreq_server *srv; /* pc registered as its taker */
 };
 
 static const struct iq_vhost_offload_ops vu_privcmd_offload_ops = {
@@ -305,9 +306,14 @@ vu_create(const struct iq_dev_env *env, const struct iq_dev_spec *spec,
                     "no privcmd offload (%s): relaying kicks and "
                     "calls in userspace",
                     strerror(-rc));
-        } else {
+        } else if (iq_ioreq_add_taker(env->srv, iq_privcmd_takes, h->pc) == 0) {
+            /* The server leaves the kernel its QueueNotify writes. */
+            h->srv = env->srv;
             bc.offload = &vu_privcmd_offload_ops;
             bc.offload_opaque = h->pc;
+        } else {
+            iq_privcmd_destroy(h->pc);
+            h->pc = NULL;
         }
     }
     bc.name = d->name;
@@ -368,6 +374,9 @@ vu_destroy(struct iq_daemon_dev *d)
     if (h != NULL) {
         /* The bridge deassigns what it offloaded; the provider the rest. */
         iq_vhost_bridge_destroy(h->b);
+        if (h->srv != NULL) {
+            iq_ioreq_del_taker(h->srv, h->pc);
+        }
         iq_privcmd_destroy(h->pc);
         free(h);
     }

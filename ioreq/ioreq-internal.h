@@ -147,7 +147,23 @@ struct iq_ioreq_ctx {
     uint64_t rejected;
     struct iq_ratelimit rl;
     char name[24];
+    /* iq_ioreq_add_taker(): agents that answer some writes themselves. */
+    struct {
+        iq_ioreq_takes_fn takes;
+        void *opaque;
+    } takers[IQ_IOREQ_MAX_TAKERS];
+    unsigned nr_takers;
 };
+
+/*
+ * server.c: is `slot` a READY synchronous COPY write that a taker of `ctx`
+ * answers itself? (Reads the fields only after seeing READY.)
+ */
+bool iq_ioreq_slot_for_taker(const struct iq_ioreq_ctx *ctx,
+                             const struct iq_ioreq_slot *slot);
+int iq_ioreq_ctx_add_taker(struct iq_ioreq_ctx *ctx, iq_ioreq_takes_fn takes,
+                           void *opaque);
+void iq_ioreq_ctx_del_taker(struct iq_ioreq_ctx *ctx, void *opaque);
 
 /* Initialise `ctx` (no allocation). `gmem` may be NULL (copies then fail). */
 void iq_ioreq_ctx_init(struct iq_ioreq_ctx *ctx, enum iq_arch arch,

@@ -542,3 +542,22 @@ iq_privcmd_nr_irqs(const struct iq_privcmd *pc)
 {
     return pc != NULL ? pc->nr_irqs : 0;
 }
+
+bool
+iq_privcmd_takes(void *opaque, uint64_t addr, uint32_t size, uint64_t data)
+{
+    const struct iq_privcmd *pc = opaque;
+
+    if (pc == NULL || pc->nr_kicks == 0 || size != QUEUE_NOTIFY_LEN) {
+        return false;
+    }
+    for (unsigned i = 0; i < IQ_PRIVCMD_MAX_BINDINGS; i++) {
+        const struct kick_bind *k = &pc->kick[i];
+
+        if (k->used && addr == k->base + IQ_PRIVCMD_QUEUE_NOTIFY &&
+            (data & 0xffffu) == k->vq) {
+            return true;
+        }
+    }
+    return false;
+}

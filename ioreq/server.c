@@ -8,6 +8,7 @@
  * dmb ish on Arm and compiler barriers on x86 (TSO), as Xen's own
  * smp_rmb/smp_wmb do.
  */
+#include <errno.h>
 #include <inttypes.h>
 
 #include "ioreq-internal.h"
@@ -20,6 +21,63 @@
 
 #define LOAD(p) __atomic_load_n(p, __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+
+int
+iq_ioreq_ctx_add_taker(struct iq_ioreq_ctx *ctx, iq_ioreq_takes_fn takes,
+                       void *opaque)
+{
+    if (takes == NULL) {
+        return -EINVAL;
+    }
+    if (ctx->nr_takers >= IQ_IOREQ_MAX_TAKERS) {
+        return -ENOSPC;
+    }
+    ctx->takers[ctx->nr_takers].takes = takes;
+    ctx->takers[ctx->nr_takers].opaque = opaque;
+    ctx->nr_takers++;
+    return 0;
+}
+
+void
+iq_ioreq_ctx_del_taker(struct iq_ioreq_ctx *ctx, void *opaque)
+{
+    for (unsigned i = 0; i < ctx->nr_takers; i++) {
+        if (ctx->takers[i].opaque == opaque) {
+            ctx->takers[i] = ctx->takers[ctx->nr_takers - 1];
+            ctx->nr_takers--;
+            return;
+        }
+    }
+}
+
+bool
+iq_ioreq_slot_for_taker(const struct iq_ioreq_ctx *ctx,
+                        const struct iq_ioreq_slot *slot)
+{
+    uint8_t flags;
+    uint64_t addr;
+    uint64_t data;
+    uint32_t size;
+
+    if (ctx->nr_takers == 0) {
+        return false;
+    }
+    flags = __atomic_load_n(&slot->flags, __ATOMIC_ACQUIRE);
+    if ((flags & IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_READY ||
+        (flags & (IQ_SLOT_DIR_READ | IQ_SLOT_DATA_IS_PTR)) != 0 ||
+        LOAD(&slot->type) != IQ_IOREQ_TYPE_COPY) {
+        return false;
+    }
+    addr = LOAD(&slot->addr);
+    size = LOAD(&slot->size);
+    data = LOAD(&slot->data);
+    for (unsigned i = 0; i < ctx->nr_takers; i++) {
+        if (ctx->takers[i].takes(ctx->takers[i].opaque, addr, size, data)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* How often one wake-up serves a slot that another agent handed back. */
 #define SLOT_RACE_ROUNDS 4u

@@ -278,11 +278,34 @@ wait_kernel_handler(const struct iq_ioreq_slot *slot)
     }
 }
 
+/*
+ * A READY write the kernel's handler answers itself (a taker's): our
+ * wake-up may come before that handler has run; give it the same bounded
+ * moment. If it is still READY afterwards we serve it (a kick given twice
+ * is harmless; one never given is not).
+ */
+static void
+wait_for_taker(struct iq_ioreq_server *srv, const struct iq_ioreq_slot *slot)
+{
+    if (!iq_ioreq_slot_for_taker(&srv->ctx, slot)) {
+        return;
+    }
+    for (unsigned n = 0; n < KERNEL_HANDLER_WAIT; n++) {
+        if ((__atomic_load_n(&slot->flags, __ATOMIC_ACQUIRE) &
+             IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_READY) {
+            return;
+        }
+        (void)sched_yield();
+    }
+    srv->ctx.st.taker_timeouts++;
+}
+
 static void
 service_vcpu(struct iq_ioreq_server *srv, unsigned vcpu)
 {
     /* Buffered writes issued earlier must land before this request. */
     drain_buffered(srv);
+    wait_for_taker(srv, &srv->slots[vcpu]);
     wait_kernel_handler(&srv->slots[vcpu]);
     if (iq_ioreq_slot_service(&srv->ctx, &srv->slots[vcpu])) {
         notify(srv, (uint32_t)srv->vcpu_port[vcpu]);
@@ -835,6 +858,24 @@ void *
 iq_ioreq_sync_page(const struct iq_ioreq_server *srv)
 {
     return srv->slots;
+}
+
+int
+iq_ioreq_add_taker(struct iq_ioreq_server *srv, iq_ioreq_takes_fn takes,
+                   void *opaque)
+{
+    if (srv == NULL) {
+        return -EINVAL;
+    }
+    return iq_ioreq_ctx_add_taker(&srv->ctx, takes, opaque);
+}
+
+void
+iq_ioreq_del_taker(struct iq_ioreq_server *srv, void *opaque)
+{
+    if (srv != NULL) {
+        iq_ioreq_ctx_del_taker(&srv->ctx, opaque);
+    }
 }
 
 int

@@ -161,6 +161,24 @@ IQ_MUST_CHECK int iq_ioreq_vcpu_port(const struct iq_ioreq_server *srv,
                                      unsigned vcpu);
 
 /*
+ * Requests another agent answers on this server's ports (the kernel's
+ * privcmd ioeventfd handler): `takes` says whether a synchronous COPY write
+ * of `size` bytes of `data` at `addr` is one of them. The server then
+ * leaves such a READY request to that agent for a bounded moment (its
+ * handler may run just after we are woken) and serves it itself only if
+ * it is still READY. At most IQ_IOREQ_MAX_TAKERS; the callback runs on the
+ * loop thread and must not call back into the server.
+ */
+#define IQ_IOREQ_MAX_TAKERS 8u
+typedef bool (*iq_ioreq_takes_fn)(void *opaque, uint64_t addr, uint32_t size,
+                                  uint64_t data);
+/* 0, -ENOSPC (table full) or -EINVAL. */
+IQ_MUST_CHECK int iq_ioreq_add_taker(struct iq_ioreq_server *srv,
+                                     iq_ioreq_takes_fn takes, void *opaque);
+/* Remove what add registered with the same opaque (no-op if absent). */
+void iq_ioreq_del_taker(struct iq_ioreq_server *srv, void *opaque);
+
+/*
  * Ask Xen whether the domain still exists, with a dm_op that has no side
  * effect (nr_vcpus). An idle server gets no event when its domain is
  * destroyed, so the owner calls this periodically. Returns 0 while the
@@ -178,6 +196,8 @@ struct iq_ioreq_stats {
      * them: served again when READY, left alone when answered.
      */
     uint64_t raced;
+    /* Taker requests still READY after the wait (served by us). */
+    uint64_t taker_timeouts;
     uint64_t unclaimed; /* accesses no region claimed */
     uint64_t invalidates;
     uint64_t unknown_type;

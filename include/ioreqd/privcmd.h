@@ -144,6 +144,14 @@ IQ_MUST_CHECK int iq_privcmd_kick(void *opaque, uint64_t notify_gpa,
 IQ_MUST_CHECK int iq_privcmd_irq(void *opaque, uint32_t irq, int fd,
                                  bool assign);
 
+/*
+ * iq_ioreq_takes_fn (ioreq.h) for the server this provider serves: true
+ * when a 4-byte write of `data` at `addr` is a QueueNotify the kernel
+ * answers itself (an assigned (base + 0x50, vq) with data & 0xffff == vq).
+ */
+bool iq_privcmd_takes(void *opaque, uint64_t addr, uint32_t size,
+                      uint64_t data);
+
 /* False once the kernel was found to lack the feature. */
 bool iq_privcmd_available(const struct iq_privcmd *pc);
 

@@ -973,6 +973,79 @@ test_slot_service(void **state)
                      IQ_IORESP_STATE_READY | IQ_SLOT_DF | IQ_SLOT_DATA_IS_PTR);
 }
 
+static bool
+take_notify_q1(void *opaque, uint64_t addr, uint32_t size, uint64_t data)
+{
+    unsigned *calls = opaque;
+
+    (*calls)++;
+    return addr == MMIO_BASE + 0x50 && size == 4 && (data & 0xffff) == 1;
+}
+
+static bool
+take_nothing(void *opaque, uint64_t addr, uint32_t size, uint64_t data)
+{
+    (void)opaque;
+    (void)addr;
+    (void)size;
+    (void)data;
+    return false;
+}
+
+/* Takers: which READY requests the server leaves to another agent. */
+static void
+test_slot_takers(void **state)
+{
+    struct fix *f = *state;
+    struct iq_ioreq_slot s;
+    unsigned calls = 0;
+    unsigned dummy[IQ_IOREQ_MAX_TAKERS];
+
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 1);
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    assert_int_equal(iq_ioreq_ctx_add_taker(&f->ctx, NULL, NULL), -EINVAL);
+    assert_int_equal(iq_ioreq_ctx_add_taker(&f->ctx, take_nothing, &dummy[0]),
+                     0);
+    assert_int_equal(iq_ioreq_ctx_add_taker(&f->ctx, take_notify_q1, &calls),
+                     0);
+    assert_true(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    assert_int_equal(calls, 1);
+    /* Only the kernel's kind of request: READY, COPY, write, no pointer. */
+    s.data = 0x10001; /* the kernel matches the low 16 bits */
+    assert_true(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    s.data = 2;
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    s.data = 1;
+    s.flags |= IQ_SLOT_DATA_IS_PTR;
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, true, MMIO_BASE + 0x50, 4, 1);
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    slot_fill(&s, IQ_IOREQ_TYPE_PIO, false, MMIO_BASE + 0x50, 4, 1);
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 1);
+    s.flags = IQ_IORESP_STATE_READY;
+    calls = 0;
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    assert_int_equal(calls, 0); /* fields not even looked at */
+    /* Removed: no longer consulted. */
+    slot_fill(&s, IQ_IOREQ_TYPE_COPY, false, MMIO_BASE + 0x50, 4, 1);
+    iq_ioreq_ctx_del_taker(&f->ctx, &calls);
+    assert_false(iq_ioreq_slot_for_taker(&f->ctx, &s));
+    assert_int_equal(calls, 0);
+    iq_ioreq_ctx_del_taker(&f->ctx, &calls); /* absent: no-op */
+    /* Bounded table. */
+    for (unsigned i = 1; i < IQ_IOREQ_MAX_TAKERS; i++) {
+        assert_int_equal(
+            iq_ioreq_ctx_add_taker(&f->ctx, take_nothing, &dummy[i]), 0);
+    }
+    assert_int_equal(iq_ioreq_ctx_add_taker(&f->ctx, take_nothing, &calls),
+                     -ENOSPC);
+    for (unsigned i = 0; i < IQ_IOREQ_MAX_TAKERS; i++) {
+        iq_ioreq_ctx_del_taker(&f->ctx, &dummy[i]);
+    }
+    assert_int_equal(f->ctx.nr_takers, 0);
+}
+
 /*
  * Linux's privcmd ioeventfd handler writes slot states without a
  * compare-and-swap; when it changes a slot ioreqd holds, ioreqd neither
@@ -1319,6 +1392,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_slot_service, setup_arm, teardown),
         cmocka_unit_test_setup_teardown(test_slot_kernel_race, setup_arm,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_slot_takers, setup_arm, teardown),
         cmocka_unit_test_setup_teardown(test_invalidate, setup_arm, teardown),
         cmocka_unit_test_setup_teardown(test_timeoffset_unknown, setup_x86,
                                         teardown),

@@ -334,8 +334,17 @@ test_kick_bytes(void **state)
     assert_int_equal(r.nopen_fds, 2);
     assert_int_equal(iq_privcmd_nr_kicks(pc), 1);
 
+    /* What the kernel now answers itself (the ioreq server's taker). */
+    assert_true(iq_privcmd_takes(pc, NOTIFY, 4, 2));
+    assert_true(iq_privcmd_takes(pc, NOTIFY, 4, 0x30002));
+    assert_false(iq_privcmd_takes(pc, NOTIFY, 4, 1));
+    assert_false(iq_privcmd_takes(pc, NOTIFY, 2, 2));
+    assert_false(iq_privcmd_takes(pc, NOTIFY + 4, 4, 2));
+    assert_false(iq_privcmd_takes(pc, BASE, 4, 2));
+
     /* Deassign: same request, DEASSIGN flag, our duplicate. */
     assert_int_equal(iq_privcmd_kick(pc, NOTIFY, 2, KICK_FD, false), 0);
+    assert_false(iq_privcmd_takes(pc, NOTIFY, 4, 2));
     assert_int_equal(r.ncalls, 3);
     check_ioeventfd(&r.calls[2], BASE, 2, DUP_BASE + KICK_FD, 1);
     assert_int_equal(r.nopen_fds, 1); /* duplicate closed */
