@@ -12,7 +12,10 @@
  *    (QueueNotify) whose data & 0xffff is the queue index, it marks the
  *    slot INPROCESS, signals the daemon's kick eventfd, sets IORESP_READY
  *    and notifies the port. ioreqd then sees a slot that is not READY and
- *    counts a spurious wake-up (ioreq.h: iq_ioreq_stats.spurious). The
+ *    counts a spurious wake-up (ioreq.h: iq_ioreq_stats.spurious). When
+ *    ioreqd is woken first, the taker the daemon registers
+ *    (iq_privcmd_takes, iq_ioreq_add_taker) makes the server leave such a
+ *    write to the kernel for a bounded moment. The
  *    handler marks *every* READY COPY write INPROCESS while it looks for a
  *    match and puts READY back when none matches; ioreq/xen.c waits that
  *    window out (bounded) instead of taking INPROCESS as "answered". Its
