@@ -11,7 +11,6 @@
  * All memory per queue is allocated at QueueReady = 1, sized by the
  * validated queue size.
  */
-#include <assert.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
@@ -716,14 +715,25 @@ publish_done(struct iq_virtq *vq)
     }
 }
 
+/*
+ * The slot of an element a device hands back. Elements only come from this
+ * queue's pool and go back once (internal invariant): one that does not is
+ * a device bug, logged and ignored rather than fatal to the daemon.
+ */
 static struct vq_slot *
 elem_slot(struct iq_virtq *vq, struct iq_virtq_elem *elem)
 {
     struct vq_slot *s = IQ_CONTAINER_OF(elem, struct vq_slot, elem);
+    uintptr_t p = (uintptr_t)s;
+    uintptr_t lo = (uintptr_t)vq->slots;
 
-    /* Elements only come from this queue's pool (internal invariant). */
-    assert(vq->slots != NULL && s >= vq->slots && s < vq->slots + vq->size);
-    assert(s->in_use);
+    if (vq->slots == NULL || p < lo ||
+        p >= lo + (uintptr_t)vq->size * sizeof(*s) ||
+        (p - lo) % sizeof(*s) != 0 || !s->in_use) {
+        IQ_ERR(vq->dev->ctx, "queue %u: element %p not in flight: ignored",
+               vq->index, (void *)elem);
+        return NULL;
+    }
     return s;
 }
 
@@ -733,8 +743,12 @@ iq_virtq_push(struct iq_virtq *vq, struct iq_virtq_elem *elem, uint32_t written,
 {
     struct iq_virtio_dev *dev = vq->dev;
     struct vq_slot *s = elem_slot(vq, elem);
-    uint16_t head = elem->head;
+    uint16_t head;
 
+    if (s == NULL) {
+        return;
+    }
+    head = elem->head;
     if (written > elem->in_len) {
         written = (uint32_t)elem->in_len;
     }
@@ -801,6 +815,9 @@ iq_virtq_discard(struct iq_virtq *vq, struct iq_virtq_elem *elem)
 {
     struct vq_slot *s = elem_slot(vq, elem);
 
+    if (s == NULL) {
+        return;
+    }
     slot_unpin(vq, s);
     slot_free(vq, s);
     iq_virtio_elem_released(vq->dev);
