@@ -266,16 +266,18 @@ buf_work_cb(void *opaque)
  */
 #define KERNEL_HANDLER_WAIT 4096u
 
-static void
-wait_kernel_handler(const struct iq_ioreq_slot *slot)
+/* Wait (bounded) while the slot's state is `state`; false if it still is. */
+static bool
+wait_while_state(const struct iq_ioreq_slot *slot, uint8_t state)
 {
     for (unsigned n = 0; n < KERNEL_HANDLER_WAIT; n++) {
         if ((__atomic_load_n(&slot->flags, __ATOMIC_ACQUIRE) &
-             IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_INPROCESS) {
-            return;
+             IQ_SLOT_STATE_MASK) != state) {
+            return true;
         }
         (void)sched_yield();
     }
+    return false;
 }
 
 /*
@@ -287,17 +289,10 @@ wait_kernel_handler(const struct iq_ioreq_slot *slot)
 static void
 wait_for_taker(struct iq_ioreq_server *srv, const struct iq_ioreq_slot *slot)
 {
-    if (!iq_ioreq_slot_for_taker(&srv->ctx, slot)) {
-        return;
+    if (iq_ioreq_slot_for_taker(&srv->ctx, slot) &&
+        !wait_while_state(slot, IQ_IOREQ_STATE_READY)) {
+        srv->ctx.st.taker_timeouts++;
     }
-    for (unsigned n = 0; n < KERNEL_HANDLER_WAIT; n++) {
-        if ((__atomic_load_n(&slot->flags, __ATOMIC_ACQUIRE) &
-             IQ_SLOT_STATE_MASK) != IQ_IOREQ_STATE_READY) {
-            return;
-        }
-        (void)sched_yield();
-    }
-    srv->ctx.st.taker_timeouts++;
 }
 
 static void
@@ -306,7 +301,7 @@ service_vcpu(struct iq_ioreq_server *srv, unsigned vcpu)
     /* Buffered writes issued earlier must land before this request. */
     drain_buffered(srv);
     wait_for_taker(srv, &srv->slots[vcpu]);
-    wait_kernel_handler(&srv->slots[vcpu]);
+    (void)wait_while_state(&srv->slots[vcpu], IQ_IOREQ_STATE_INPROCESS);
     if (iq_ioreq_slot_service(&srv->ctx, &srv->slots[vcpu])) {
         notify(srv, (uint32_t)srv->vcpu_port[vcpu]);
     }
